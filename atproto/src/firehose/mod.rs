@@ -1,0 +1,8 @@
+//! `com.atproto.sync.subscribeRepos`: the frames of the repository event stream, and the
+//! Sync 1.1 verification of `#commit` events.
+
+mod frame;
+mod verify;
+
+pub use frame::*;
+pub use verify::{verify_commit, VerifiedCommit, VerifyError};

@@ -1,0 +1,99 @@
+//! Verifying a `#commit` event against the account's signing key, as a relay must before
+//! forwarding it (Sync 1.1): every block hashes to its CID, the commit is for the event's
+//! repository and rev and is signed by the key, every operation matches the new tree, record
+//! blocks are present, and undoing the operations on the partial tree gives `prevData`.
+
+use ::cid::Cid;
+
+use super::CommitEvent;
+use crate::blockstore::{BlockStore, MemoryBlockStore};
+use crate::car::{CarError, CarLimits};
+use crate::keys::PublicKey;
+use crate::mst::invert::{invert, TreeOp};
+use crate::mst::MstError;
+use crate::repo::{Commit, CommitError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("tooBig commits cannot be verified")]
+    TooBig,
+    #[error("blocks: {0}")]
+    Car(#[from] CarError),
+    #[error("CAR root {root} is not the event's commit {commit}")]
+    RootMismatch { root: Cid, commit: Cid },
+    #[error("the commit block is missing from the CAR")]
+    MissingCommit,
+    #[error("commit: {0}")]
+    Commit(#[from] CommitError),
+    #[error("commit is for {commit}, event is for {event}")]
+    RepoMismatch { event: String, commit: String },
+    #[error("commit rev {commit} differs from event rev {event}")]
+    RevMismatch { event: String, commit: String },
+    #[error("operation {0}: {1}")]
+    BadOp(String, &'static str),
+    #[error("record block {1} for {0} is missing")]
+    MissingRecord(String, Cid),
+    #[error("event has no prevData, so its operations cannot be checked")]
+    MissingPrevData,
+    #[error("operations do not match the tree: {0}")]
+    Inversion(#[from] MstError),
+    #[error("undoing the operations gives {computed}, prevData is {expected}")]
+    PrevDataMismatch { expected: Cid, computed: Cid },
+}
+
+/// A commit that passed verification, with its blocks for consumers that index records.
+#[derive(Debug)]
+pub struct VerifiedCommit {
+    pub commit: Commit,
+    pub blocks: MemoryBlockStore,
+}
+
+/// Verifies a `#commit` event. `key` is the signing key from the account's DID document.
+pub fn verify_commit(event: &CommitEvent, key: &PublicKey) -> Result<VerifiedCommit, VerifyError> {
+    if event.too_big {
+        return Err(VerifyError::TooBig);
+    }
+    let car = crate::car::read(&event.blocks, CarLimits::firehose())?;
+    let root = car.root()?;
+    if root != event.commit {
+        return Err(VerifyError::RootMismatch { root, commit: event.commit });
+    }
+    let blocks = car.into_store();
+    let commit_bytes = blocks.get(&event.commit).ok().flatten().ok_or(VerifyError::MissingCommit)?;
+    let commit = Commit::decode(&commit_bytes)?;
+    if commit.did != event.repo {
+        return Err(VerifyError::RepoMismatch { event: event.repo.clone(), commit: commit.did });
+    }
+    if commit.rev != event.rev {
+        return Err(VerifyError::RevMismatch { event: event.rev.clone(), commit: commit.rev });
+    }
+    commit.verify(key)?;
+
+    let prev_data = event.prev_data.ok_or(VerifyError::MissingPrevData)?;
+    let mut ops = Vec::with_capacity(event.ops.len());
+    for op in &event.ops {
+        let bad = |why| VerifyError::BadOp(op.path.clone(), why);
+        if !crate::mst::key::is_valid(&op.path) {
+            return Err(bad("invalid path"));
+        }
+        let key = op.path.clone();
+        let tree_op = match (op.action.as_str(), op.cid, op.prev) {
+            ("create", Some(cid), None) => TreeOp::Create { key, cid },
+            ("update", Some(cid), Some(prev)) => TreeOp::Update { key, cid, prev },
+            ("delete", None, Some(prev)) => TreeOp::Delete { key, prev },
+            ("create" | "update" | "delete", ..) => return Err(bad("cid/prev do not fit the action")),
+            _ => return Err(bad("unknown action")),
+        };
+        if let Some(cid) = op.cid {
+            if !blocks.has(&cid).unwrap_or(false) {
+                return Err(VerifyError::MissingRecord(op.path.clone(), cid));
+            }
+        }
+        ops.push(tree_op);
+    }
+    let computed = invert(&blocks, commit.data, &ops)?;
+    if computed != prev_data {
+        return Err(VerifyError::PrevDataMismatch { expected: prev_data, computed });
+    }
+    Ok(VerifiedCommit { commit, blocks })
+}

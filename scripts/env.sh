@@ -1,0 +1,43 @@
+# Sourced by scripts/run and scripts/test: prepares a Debian machine that has only the Rust
+# toolchain. Idempotent and quiet when everything is already present.
+
+# The repository root (this file lives in scripts/).
+SONDE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# rustup puts cargo in ~/.cargo/bin, which non-login shells may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "sonde: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
+    exit 1
+fi
+
+# System packages: clang and libclang-dev (bindgen, for the RocksDB build) and zstd.
+sonde_have_libclang() {
+    ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 \
+        || dpkg -s libclang-dev >/dev/null 2>&1
+}
+if ! command -v clang >/dev/null 2>&1 || ! sonde_have_libclang || ! command -v zstd >/dev/null 2>&1; then
+    sudo_cmd=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo_cmd=(sudo)
+        else
+            echo "sonde: need clang, libclang-dev and zstd but am not root and sudo is missing; install them and retry" >&2
+            exit 1
+        fi
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "sonde: need clang, libclang-dev and zstd, and apt-get is missing; install them and retry" >&2
+        exit 1
+    fi
+    echo "sonde: installing clang, libclang-dev, zstd with apt-get" >&2
+    ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-dev zstd >/dev/null
+fi
+
+# One build directory per machine, reused between runs (a clean one works too).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sonde-target}"
+
+cd "$SONDE_ROOT"

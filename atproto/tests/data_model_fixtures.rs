@@ -57,7 +57,9 @@ fn valid_records_are_accepted() {
     let failures: Vec<String> = entries
         .iter()
         .enumerate()
-        .filter_map(|(i, e)| record_from_json(&e["json"]).err().map(|err| format!("{}: {err}", label(file, i, e))))
+        .filter_map(|(i, e)| {
+            record_from_json(&e["json"]).err().map(|err| format!("{}: {err}", label(file, i, e)))
+        })
         .collect();
     assert!(failures.is_empty(), "refused:\n{}", failures.join("\n"));
 }

@@ -2,7 +2,7 @@
 //! accepts, exports as a CAR that loads back identically, and refuses invalid writes whole.
 
 use atproto::blockstore::{BlockSink, MemoryBlockStore};
-use atproto::firehose::{verify_commit, CommitEvent, RepoOp, SubscribeReposFrame};
+use atproto::firehose::{verify_commit, verify_sync, CommitEvent, RepoOp, SubscribeReposFrame, SyncEvent};
 use atproto::keys::{KeyType, Keypair};
 use atproto::repo::{CommitData, Repo, RecordWrite};
 use atproto::syntax::Tid;
@@ -49,6 +49,22 @@ fn written_commits_verify_and_export() {
     let mut all = MemoryBlockStore::new();
     let (mut repo, first) = Repo::create(MemoryBlockStore::new(), did, &key, Tid::now().as_str());
     store_blocks(&mut all, &first);
+
+    // The account's first event is a #sync carrying just the signed commit.
+    let commit_block = first.commit.encode();
+    let sync = SyncEvent {
+        seq: 0,
+        did: did.into(),
+        blocks: atproto::car::write(&[first.cid], [(&first.cid, commit_block.as_slice())]),
+        rev: first.commit.rev.clone(),
+        time: "2026-11-21T12:00:00.000Z".into(),
+    };
+    assert_eq!(verify_sync(&sync, &key.public()).unwrap(), first.commit);
+    let stranger = Keypair::generate(KeyType::K256);
+    assert!(verify_sync(&sync, &stranger.public()).is_err());
+    let mut wrong_did = sync.clone();
+    wrong_did.did = "did:plc:someoneelse".into();
+    assert!(verify_sync(&wrong_did, &key.public()).is_err());
 
     let mut seq = 1;
     for round in 0..40 {

@@ -8,8 +8,8 @@
 use std::str::FromStr;
 
 use atproto::syntax::{
-    is_valid_cid_string, is_valid_uri, AtIdentifier, AtUri, Datetime, Did, Handle, Language, Nsid,
-    RecordKey, SyntaxError, Tid,
+    is_valid_cid_string, is_valid_uri, AtIdentifier, AtUri, Datetime, Did, Handle, Language, Nsid, RecordKey,
+    SyntaxError, Tid,
 };
 
 type Check = fn(&str) -> Result<(), String>;
@@ -134,14 +134,32 @@ fn language() {
 /// A new fixture file must get a test here rather than be silently ignored.
 #[test]
 fn every_fixture_file_is_covered() {
-    let Some(dir) = atproto::fixtures::shared_path("interop/syntax") else { return };
-    let kinds = ["did", "handle", "nsid", "aturi", "recordkey", "tid", "atidentifier", "cid", "uri", "datetime", "language"];
+    let Some(dir) = atproto::fixtures::shared_path("interop/syntax") else {
+        return;
+    };
+    let kinds = [
+        "did",
+        "handle",
+        "nsid",
+        "aturi",
+        "recordkey",
+        "tid",
+        "atidentifier",
+        "cid",
+        "uri",
+        "datetime",
+        "language",
+    ];
     let mut unknown = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let known = kinds.iter().any(|k| {
-            [format!("{k}_syntax_valid.txt"), format!("{k}_syntax_invalid.txt"), format!("{k}_parse_invalid.txt")]
-                .contains(&name)
+            [
+                format!("{k}_syntax_valid.txt"),
+                format!("{k}_syntax_invalid.txt"),
+                format!("{k}_parse_invalid.txt"),
+            ]
+            .contains(&name)
         });
         if name.ends_with(".txt") && !known {
             unknown.push(name);

@@ -5,4 +5,4 @@ mod frame;
 mod verify;
 
 pub use frame::*;
-pub use verify::{verify_commit, VerifiedCommit, VerifyError};
+pub use verify::{verify_commit, verify_sync, VerifiedCommit, VerifyError};

@@ -5,7 +5,7 @@
 
 use ::cid::Cid;
 
-use super::CommitEvent;
+use super::{CommitEvent, SyncEvent};
 use crate::blockstore::{BlockStore, MemoryBlockStore};
 use crate::car::{CarError, CarLimits};
 use crate::keys::PublicKey;
@@ -46,6 +46,24 @@ pub enum VerifyError {
 pub struct VerifiedCommit {
     pub commit: Commit,
     pub blocks: MemoryBlockStore,
+}
+
+/// Verifies a `#sync` event: its CAR holds the signed commit for the event's DID and rev.
+/// Consumers then reset their view of the account to this commit.
+pub fn verify_sync(event: &SyncEvent, key: &PublicKey) -> Result<Commit, VerifyError> {
+    let car = crate::car::read(&event.blocks, CarLimits::firehose())?;
+    let root = car.root()?;
+    let blocks = car.into_store();
+    let commit_bytes = blocks.get(&root).ok().flatten().ok_or(VerifyError::MissingCommit)?;
+    let commit = Commit::decode(&commit_bytes)?;
+    if commit.did != event.did {
+        return Err(VerifyError::RepoMismatch { event: event.did.clone(), commit: commit.did });
+    }
+    if commit.rev != event.rev {
+        return Err(VerifyError::RevMismatch { event: event.rev.clone(), commit: commit.rev });
+    }
+    commit.verify(key)?;
+    Ok(commit)
 }
 
 /// Verifies a `#commit` event. `key` is the signing key from the account's DID document.

@@ -3,7 +3,7 @@
 //! `at://` + authority (DID or handle) + optionally `/` + collection (NSID) + optionally
 //! `/` + record key. No trailing slash, empty segment, query or fragment; at most 8 KiB.
 
-use super::{string_newtype, AtIdentifier, Nsid, RecordKey, SyntaxError};
+use super::{string_newtype, AtIdentifier, Did, Handle, Nsid, RecordKey, SyntaxError};
 
 /// A restricted AT-URI, e.g. `at://did:plc:abc/app.bsky.feed.post/3jzfcijpj2z2a`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,7 +26,12 @@ impl AtUri {
         }
         let mut parts = rest.split('/');
         let authority = parts.next().unwrap_or_default();
-        authority.parse::<AtIdentifier>().map_err(|_| err("authority is not a valid DID or handle"))?;
+        let authority_ok = if authority.starts_with("did:") {
+            Did::validate(authority)
+        } else {
+            Handle::validate(authority)
+        };
+        authority_ok.map_err(|_| err("authority is not a valid DID or handle"))?;
         if let Some(collection) = parts.next() {
             Nsid::validate(collection).map_err(|_| err("collection is not a valid NSID"))?;
         }

@@ -41,12 +41,12 @@ fn lex(s: &str) -> Result<Fields, SyntaxError> {
         return Err(err("longer than 64 characters"));
     }
     let b = s.as_bytes();
-    let shape = "YYYY-MM-DDTHH:MM:SS";
+    let shape = "dddd-dd-ddTdd:dd:dd"; // d: any ASCII digit
     if b.len() < shape.len() + 1 {
         return Err(err("must be YYYY-MM-DDTHH:MM:SS with a timezone"));
     }
     for (i, c) in shape.bytes().enumerate() {
-        let ok = if c.is_ascii_uppercase() { b[i].is_ascii_digit() } else { b[i] == c };
+        let ok = if c == b'd' { b[i].is_ascii_digit() } else { b[i] == c };
         if !ok {
             return Err(err("must be YYYY-MM-DDTHH:MM:SS (uppercase T, zero-padded)"));
         }

@@ -10,6 +10,7 @@
 use super::{string_newtype, SyntaxError};
 
 /// The grandfathered tags of RFC 5646 (irregular, then regular), matched exactly.
+#[rustfmt::skip]
 const GRANDFATHERED: &[&str] = &[
     "en-GB-oed", "i-ami", "i-bnn", "i-default", "i-enochian", "i-hak", "i-klingon", "i-lux",
     "i-mingo", "i-navajo", "i-pwn", "i-tao", "i-tay", "i-tsu", "sgn-BE-FR", "sgn-BE-NL",

@@ -14,9 +14,12 @@ pub const MAX_URI_LEN: usize = 8 * 1024;
 
 /// Whether `s` has generic URI syntax (RFC 3986): a scheme (a letter, then letters, digits,
 /// `+`, `-`, `.`), `:`, and a non-empty remainder with no whitespace or control characters;
-/// at most 8 KiB. Scheme-specific rules are not checked.
+/// at most 8 KiB. Scheme-specific rules are not checked, and non-ASCII characters are
+/// tolerated (as IRIs allow and the reference implementation accepts).
 pub fn is_valid_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else { return false };
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
     s.len() <= MAX_URI_LEN
         && scheme.as_bytes().first().is_some_and(|b| b.is_ascii_alphabetic())
         && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))

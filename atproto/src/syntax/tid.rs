@@ -39,7 +39,7 @@ impl Tid {
         }
         let mut bytes = s.bytes();
         // The first character carries the top bit: only the first 16 symbols keep it 0.
-        if !bytes.next().and_then(digit).is_some_and(|d| d < 16) {
+        if bytes.next().and_then(digit).is_none_or(|d| d >= 16) {
             return Err(err("first character must be one of 234567abcdefghij"));
         }
         if !bytes.all(|b| digit(b).is_some()) {
@@ -150,8 +150,11 @@ mod tests {
         assert_eq!(tid.clock_id(), 0x2a5);
         assert_eq!(tid.as_str().parse::<Tid>().unwrap(), tid);
         assert_eq!(Tid::from_parts(0, 0).as_str(), "2222222222222");
-        assert_eq!(Tid::from_parts(MICROS_MASK, CLOCK_MASK).as_str(), "7zzzzzzzzzzzz");
-        assert_eq!(Tid::from_u64(u64::MAX).as_str(), "fzzzzzzzzzzzz");
+        assert_eq!(Tid::from_parts(MICROS_MASK, CLOCK_MASK).as_str(), "bzzzzzzzzzzzz");
+        assert_eq!(Tid::from_u64(u64::MAX).as_str(), "bzzzzzzzzzzzz");
+        // The syntax admits a set top bit ('c'..='j' first); the value keeps it.
+        let high: Tid = "jzzzzzzzzzzzz".parse().unwrap();
+        assert_eq!(high.to_u64(), u64::MAX);
         let fixture: Tid = "3jzfcijpj2z2a".parse().unwrap();
         assert_eq!(Tid::from_u64(fixture.to_u64()), fixture);
     }

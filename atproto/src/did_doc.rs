@@ -100,7 +100,10 @@ impl DidDocument {
             .iter()
             .find(|vm| self.is_fragment(&vm.id, ATPROTO_KEY_ID))
             .ok_or(DidDocError::NoSigningKey)?;
-        let mb = vm.public_key_multibase.as_deref().ok_or(DidDocError::NoMultibase)?;
+        let mb = vm
+            .public_key_multibase
+            .as_deref()
+            .ok_or(DidDocError::NoMultibase)?;
         let legacy = match vm.kind.as_str() {
             "Multikey" => None,
             "EcdsaSecp256k1VerificationKey2019" => Some(KeyType::K256),
@@ -128,7 +131,9 @@ impl DidDocument {
     /// The claimed handle: the first `at://` alias without its prefix. Unverified: confirm it
     /// by resolving the handle back to this DID.
     pub fn handle(&self) -> Option<&str> {
-        self.also_known_as.iter().find_map(|a| a.strip_prefix("at://"))
+        self.also_known_as
+            .iter()
+            .find_map(|a| a.strip_prefix("at://"))
     }
 
     /// The document the PLC directory serves for `state`.
@@ -149,7 +154,9 @@ impl DidDocument {
                 id: format!("{did}#{name}"),
                 kind: "Multikey".into(),
                 controller: did.into(),
-                public_key_multibase: Some(did_key.strip_prefix("did:key:").unwrap_or(did_key).into()),
+                public_key_multibase: Some(
+                    did_key.strip_prefix("did:key:").unwrap_or(did_key).into(),
+                ),
                 extra: Map::new(),
             });
         }
@@ -186,7 +193,9 @@ impl DidDocument {
 }
 
 fn is_http_url(url: &str) -> bool {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
 }
 
@@ -195,7 +204,9 @@ fn is_http_url(url: &str) -> bool {
 /// is fetched over plain http, as the reference resolver does for development.
 pub fn did_web_url(did: &str) -> Result<String, DidDocError> {
     let bad = |why: &str| DidDocError::InvalidDidWeb(format!("{did}: {why}"));
-    let id = did.strip_prefix("did:web:").ok_or_else(|| bad("not did:web"))?;
+    let id = did
+        .strip_prefix("did:web:")
+        .ok_or_else(|| bad("not did:web"))?;
     if id.contains(':') {
         return Err(bad("paths are not allowed in atproto"));
     }
@@ -210,7 +221,9 @@ pub fn did_web_url(did: &str) -> Result<String, DidDocError> {
         }
     };
     let host_ok = !host.is_empty()
-        && host.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
     if !host_ok {
         return Err(bad("invalid hostname"));
     }
@@ -231,9 +244,18 @@ mod tests {
 
     #[test]
     fn did_web_urls() {
-        assert_eq!(did_web_url("did:web:example.com").unwrap(), "https://example.com/.well-known/did.json");
-        assert_eq!(did_web_url("did:web:pds.test%3A2583").unwrap(), "https://pds.test:2583/.well-known/did.json");
-        assert_eq!(did_web_url("did:web:localhost%3a8080").unwrap(), "http://localhost:8080/.well-known/did.json");
+        assert_eq!(
+            did_web_url("did:web:example.com").unwrap(),
+            "https://example.com/.well-known/did.json"
+        );
+        assert_eq!(
+            did_web_url("did:web:pds.test%3A2583").unwrap(),
+            "https://pds.test:2583/.well-known/did.json"
+        );
+        assert_eq!(
+            did_web_url("did:web:localhost%3a8080").unwrap(),
+            "http://localhost:8080/.well-known/did.json"
+        );
         for bad in [
             "did:plc:abc",
             "did:web:",
@@ -286,9 +308,14 @@ mod tests {
         assert_eq!(doc.handle(), Some("alice.example.com"));
         assert_eq!(doc.signing_key(), Err(DidDocError::NoSigningKey));
         assert_eq!(doc.pds_endpoint(), None, "wrong service type");
-        assert_eq!(doc.service_endpoint("#bsky_appview", None), None, "not a URL string");
+        assert_eq!(
+            doc.service_endpoint("#bsky_appview", None),
+            None,
+            "not a URL string"
+        );
         assert!(doc.extra.contains_key("authentication"));
-        let back: DidDocument = serde_json::from_str(&serde_json::to_string(&doc).unwrap()).unwrap();
+        let back: DidDocument =
+            serde_json::from_str(&serde_json::to_string(&doc).unwrap()).unwrap();
         assert_eq!(back, doc);
     }
 

@@ -60,9 +60,9 @@ pub fn decode_sig(sig: &str) -> Result<[u8; 64], PlcError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(sig)
         .map_err(|e| PlcError::SignatureEncoding(e.to_string()))?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| PlcError::SignatureEncoding(format!("{} bytes, expected 64", b.len())))
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        PlcError::SignatureEncoding(format!("{} bytes, expected 64", b.len()))
+    })
 }
 
 /// Checks `op`'s signature against `rotation_keys` (in order) and returns the index of the
@@ -115,6 +115,56 @@ pub fn update(prev_op: &SignedOp, state: PlcState, key: &Keypair) -> SignedOp {
 
 /// A tombstone after `prev_op`, signed by `key`.
 pub fn tombstone(prev_op: &SignedOp, key: &Keypair) -> SignedOp {
-    let t = Tombstone { prev: op_cid(prev_op).to_string(), sig: String::new() };
+    let t = Tombstone {
+        prev: op_cid(prev_op).to_string(),
+        sig: String::new(),
+    };
     sign_op(SignedOp::Tombstone(t), key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyType;
+
+    #[test]
+    fn signature_encoding_is_strict() {
+        let sig = URL_SAFE_NO_PAD.encode([7u8; 64]);
+        assert_eq!(decode_sig(&sig).unwrap(), [7u8; 64]);
+        assert!(decode_sig(&format!("{sig}==")).is_err(), "padding");
+        assert!(decode_sig(&format!("{sig}\n")).is_err(), "whitespace");
+        // 64 bytes leave 4 spare bits in the last character: they must be zero.
+        let mut loose = sig.clone().into_bytes();
+        *loose.last_mut().unwrap() = b'B';
+        assert!(
+            decode_sig(std::str::from_utf8(&loose).unwrap()).is_err(),
+            "trailing bits"
+        );
+        assert!(
+            decode_sig(&URL_SAFE_NO_PAD.encode([7u8; 70])).is_err(),
+            "length"
+        );
+    }
+
+    #[test]
+    fn sign_and_verify_picks_the_signing_key() {
+        let keys: Vec<Keypair> = [KeyType::K256, KeyType::P256].map(Keypair::generate).into();
+        let dids: Vec<String> = keys.iter().map(Keypair::did_key).collect();
+        let state = PlcState::atproto(dids.clone(), &dids[0], "alice.test", "pds.test");
+        let (did, op) = genesis(state, &keys[1]);
+        assert_eq!(did.len(), 32);
+        assert!(did[8..]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
+        assert_eq!(verify_op_signature(&op, &dids), Ok(1));
+        assert_eq!(
+            verify_op_signature(&op, &dids[..1]),
+            Err(PlcError::InvalidSignature)
+        );
+        // Unparseable keys are skipped, not fatal.
+        assert_eq!(
+            verify_op_signature(&op, &["did:key:bogus".into(), dids[1].clone()]),
+            Ok(1)
+        );
+    }
 }

@@ -1,0 +1,1 @@
+//! The did:plc directory service (being written).

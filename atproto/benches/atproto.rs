@@ -8,6 +8,7 @@ use std::hint::black_box;
 use atproto::blockstore::MemoryBlockStore;
 use atproto::firehose::{verify_commit, SubscribeReposFrame};
 use atproto::keys::{KeyType, Keypair};
+use atproto::mst::invert::{invert, TreeOp};
 use atproto::mst::Mst;
 use atproto::Ipld;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -86,6 +87,24 @@ fn corpus_commit(c: &mut Criterion) {
     };
     let SubscribeReposFrame::Commit(event) = SubscribeReposFrame::decode(&frame).unwrap() else { unreachable!() };
     let key = docs[&event.repo].signing_key().unwrap();
+    // The parts that are not the signature: reading the CAR slice and undoing the ops.
+    let car = atproto::car::read(&event.blocks, atproto::car::CarLimits::firehose()).unwrap();
+    let commit = atproto::repo::Commit::decode(&car.blocks.iter().find(|(c, _)| *c == event.commit).unwrap().1).unwrap();
+    let store = car.into_store();
+    let ops: Vec<TreeOp> = event
+        .ops
+        .iter()
+        .map(|op| match (op.action.as_str(), op.cid, op.prev) {
+            ("create", Some(cid), _) => TreeOp::Create { key: op.path.clone(), cid },
+            ("update", Some(cid), Some(prev)) => TreeOp::Update { key: op.path.clone(), cid, prev },
+            (_, _, Some(prev)) => TreeOp::Delete { key: op.path.clone(), prev },
+            _ => unreachable!("corpus ops are well-formed"),
+        })
+        .collect();
+    c.bench_function("read_corpus_commit_car", |b| {
+        b.iter(|| atproto::car::read(black_box(&event.blocks), atproto::car::CarLimits::firehose()).unwrap())
+    });
+    c.bench_function("invert_corpus_commit", |b| b.iter(|| invert(&store, commit.data, black_box(&ops)).unwrap()));
     c.bench_function("verify_corpus_commit_frame", |b| {
         b.iter_batched(
             || frame.clone(),

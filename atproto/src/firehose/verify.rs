@@ -51,19 +51,34 @@ pub struct VerifiedCommit {
 /// Verifies a `#sync` event: its CAR holds the signed commit for the event's DID and rev.
 /// Consumers then reset their view of the account to this commit.
 pub fn verify_sync(event: &SyncEvent, key: &PublicKey) -> Result<Commit, VerifyError> {
-    let car = crate::car::read(&event.blocks, CarLimits::firehose())?;
+    Ok(signed_commit(&event.blocks, None, &event.did, &event.rev, key)?.0)
+}
+
+/// Reads a CAR slice, finds its root commit (which must be `expected_root` if given), checks
+/// that it is for `did` at `rev`, and verifies its signature.
+fn signed_commit(
+    car_bytes: &[u8],
+    expected_root: Option<Cid>,
+    did: &str,
+    rev: &str,
+    key: &PublicKey,
+) -> Result<(Commit, MemoryBlockStore), VerifyError> {
+    let car = crate::car::read(car_bytes, CarLimits::firehose())?;
     let root = car.root()?;
+    if let Some(commit) = expected_root.filter(|c| *c != root) {
+        return Err(VerifyError::RootMismatch { root, commit });
+    }
     let blocks = car.into_store();
     let commit_bytes = blocks.get(&root).ok().flatten().ok_or(VerifyError::MissingCommit)?;
     let commit = Commit::decode(&commit_bytes)?;
-    if commit.did != event.did {
-        return Err(VerifyError::RepoMismatch { event: event.did.clone(), commit: commit.did });
+    if commit.did != did {
+        return Err(VerifyError::RepoMismatch { event: did.into(), commit: commit.did });
     }
-    if commit.rev != event.rev {
-        return Err(VerifyError::RevMismatch { event: event.rev.clone(), commit: commit.rev });
+    if commit.rev != rev {
+        return Err(VerifyError::RevMismatch { event: rev.into(), commit: commit.rev });
     }
     commit.verify(key)?;
-    Ok(commit)
+    Ok((commit, blocks))
 }
 
 /// Verifies a `#commit` event. `key` is the signing key from the account's DID document.
@@ -71,21 +86,7 @@ pub fn verify_commit(event: &CommitEvent, key: &PublicKey) -> Result<VerifiedCom
     if event.too_big {
         return Err(VerifyError::TooBig);
     }
-    let car = crate::car::read(&event.blocks, CarLimits::firehose())?;
-    let root = car.root()?;
-    if root != event.commit {
-        return Err(VerifyError::RootMismatch { root, commit: event.commit });
-    }
-    let blocks = car.into_store();
-    let commit_bytes = blocks.get(&event.commit).ok().flatten().ok_or(VerifyError::MissingCommit)?;
-    let commit = Commit::decode(&commit_bytes)?;
-    if commit.did != event.repo {
-        return Err(VerifyError::RepoMismatch { event: event.repo.clone(), commit: commit.did });
-    }
-    if commit.rev != event.rev {
-        return Err(VerifyError::RevMismatch { event: event.rev.clone(), commit: commit.rev });
-    }
-    commit.verify(key)?;
+    let (commit, blocks) = signed_commit(&event.blocks, Some(event.commit), &event.repo, &event.rev, key)?;
 
     let prev_data = event.prev_data.ok_or(VerifyError::MissingPrevData)?;
     let mut ops = Vec::with_capacity(event.ops.len());

@@ -88,3 +88,27 @@ fn invalid_keys_are_refused() {
     assert!(matches!(t.add(&key(1), leaf()), Err(MstError::KeyExists(_))));
     assert!(matches!(t.update(&key(2), leaf()), Err(MstError::KeyNotFound(_))));
 }
+
+#[test]
+fn direct_node_encoding_matches_serde() {
+    let mut t = Mst::new(MemoryBlockStore::new());
+    for i in 0..2000 {
+        t.insert(&key(i * 37), crate::cid::for_raw(&i.to_be_bytes())).unwrap();
+        if i % 97 == 0 {
+            t.root();
+            check_encodings(&t.root);
+        }
+    }
+    t.root();
+    check_encodings(&t.root);
+    assert_eq!(Node::empty(0).encode(), Node::empty(0).encode_generic());
+}
+
+fn check_encodings(node: &Node) {
+    assert_eq!(node.encode(), node.encode_generic());
+    for i in 0..=node.entries.len() {
+        if let Some(Sub::Loaded(child)) = node.slot(i) {
+            check_encodings(child);
+        }
+    }
+}

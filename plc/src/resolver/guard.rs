@@ -1,0 +1,146 @@
+//! SSRF protection for fetching untrusted URLs (`did:web` documents, handle well-knowns).
+//!
+//! Names are resolved by [`GuardedDns`], which drops private, loopback, link-local and other
+//! non-public addresses before reqwest connects, so a DNS answer cannot point a fetch into the
+//! local network (checking the address that is actually dialled also defeats rebinding).
+//! IP-literal hosts bypass DNS and are checked by [`check_ip`] before the request. Redirects
+//! are not followed. In testbed mode (`allow_insecure_loopback`) every address is allowed and
+//! loopback hosts are fetched over plain `http://`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// The reason a host was refused, carried through reqwest's error chain.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves only to non-public addresses")]
+pub(crate) struct BlockedHost {
+    pub(crate) host: String,
+}
+
+/// Whether `ip` is a globally routable unicast address.
+pub fn is_public_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let s = v6.segments();
+            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [a, b] = s[6].to_be_bytes();
+                let [c, d] = s[7].to_be_bytes();
+                return is_public_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, _, _] = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0 // "this network"
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || a >= 240) // reserved
+}
+
+/// Whether `host` names the local machine (`localhost`, `*.localhost`, loopback literals).
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A DNS resolver for reqwest that only returns addresses a fetch may dial.
+pub(crate) struct GuardedDns {
+    pub(crate) allow_private: bool,
+}
+
+impl Resolve for GuardedDns {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+                Ok(addrs) => addrs
+                    .filter(|a| allow_private || is_public_ip(a.ip()))
+                    .collect(),
+                Err(e) => return Err(Box::new(e) as BoxError),
+            };
+            if found.is_empty() {
+                return Err(Box::new(BlockedHost { host }) as BoxError);
+            }
+            Ok(Box::new(found.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Finds a [`BlockedHost`] anywhere in an error's source chain.
+pub(crate) fn blocked_in(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(b) = e.downcast_ref::<BlockedHost>() {
+            return Some(b.host.clone());
+        }
+        cur = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_addresses() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(!is_public_ip(private.parse().unwrap()), "{private}");
+        }
+        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"] {
+            assert!(is_public_ip(public.parse().unwrap()), "{public}");
+        }
+        assert!(is_loopback_host("localhost"));
+        assert!(is_loopback_host("pds.localhost"));
+        assert!(is_loopback_host("[::1]"));
+        assert!(is_loopback_host("127.0.0.2"));
+        assert!(!is_loopback_host("example.com"));
+    }
+}

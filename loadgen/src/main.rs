@@ -1,14 +1,472 @@
-//! `loadgen`: Sonde's load generator: synthetic networks, write drivers, firehose record/replay, hose comparison.
+//! `loadgen`: Sonde's load generator. Each subcommand lives in a library module; this file
+//! only parses arguments, shows progress and writes the JSON result.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Sonde's load generator: synthetic networks, write drivers, firehose record/replay, hose comparison.
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use loadgen::compare::{self, CompareOptions, Source, SourceKind};
+use loadgen::record::{self, RecordOptions};
+use loadgen::replay::{ReplayOptions, ReplayServer, Speed};
+use loadgen::report::Report;
+use loadgen::resolve::Resolver;
+use loadgen::subscribe::{stream_url, SUBSCRIBE_REPOS};
+use loadgen::model::{Surge, TrafficModel};
+use loadgen::util::parse_duration;
+use loadgen::world::{World, WorldOptions};
+use serde::Serialize;
+
+/// Sonde's load generator: synthetic networks, firehose record/replay, hose comparison.
 ///
-/// Makes realistic ATProto traffic on demand for measuring PDSes and relays. This build has only the protocol library underneath; its commands are the subject of the load generator issue.
+/// Every command writes a JSON result (command, workload, seed, machine, versions, figures)
+/// to --json PATH, or to ./loadgen-<command>-<time>.json; `--json -` prints it instead.
 #[derive(Parser)]
 #[command(version, about, long_about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    Cli::parse();
+#[derive(Args)]
+struct Output {
+    /// Where to write the JSON result (`-` for standard output).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Record a subscribeRepos stream to a frame file.
+    ///
+    /// The file is zstd of `[u32 little-endian length][frame]` repeated, frames byte for byte
+    /// as received (the shared corpus layout). Stops at --duration, --max-events, or when the
+    /// server closes the stream, whichever comes first.
+    Record {
+        /// A PDS, relay or replay host: `wss://host`, `http://127.0.0.1:2470`, or a full
+        /// `.../xrpc/com.atproto.sync.subscribeRepos` URL.
+        url: String,
+        /// The frame file to write.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Start after this sequence number instead of live.
+        #[arg(long)]
+        cursor: Option<i64>,
+        /// Stop after this long (e.g. 30s, 5m).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Stop after this many frames.
+        #[arg(long)]
+        max_events: Option<u64>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Serve a frame file as an emulated host's subscribeRepos.
+    ///
+    /// Each connection gets the frames after its `cursor`, byte for byte, paced by the frames'
+    /// `time` fields (--speed 1x, 10x, max). After the last frame connections stay open and
+    /// idle. Serves until --duration passes or Ctrl-C.
+    Replay {
+        /// The frame file to serve.
+        file: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Pace: `1x` (as recorded), `Nx` (N times faster) or `max`.
+        #[arg(long, default_value = "1x")]
+        speed: Speed,
+        /// Fault injection: drop every Nth frame of the file (counting from 1).
+        #[arg(long)]
+        drop_every: Option<u64>,
+        /// Stop serving after this long.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Subscribe to several relays at once and compare what each delivers.
+    ///
+    /// Per source: events/s, coverage against the union of all sources (matched by DID and
+    /// rev), delivery lag p50/p99 (event time to receipt), seq gaps, commits failing
+    /// verification (with --did-docs, --plc or --did-web), reconnects. Prints a table.
+    Compare {
+        /// A subscribeRepos firehose, as URL or NAME=URL. Repeatable.
+        #[arg(long = "relay")]
+        relays: Vec<String>,
+        /// A Jetstream endpoint (JSON), as URL or NAME=URL. Repeatable.
+        #[arg(long = "jetstream")]
+        jetstreams: Vec<String>,
+        /// How long to listen.
+        #[arg(long, value_parser = parse_duration, default_value = "60s")]
+        duration: Duration,
+        /// Start every source at this cursor instead of live.
+        #[arg(long)]
+        cursor: Option<i64>,
+        /// JSON file (optionally .zst) of DID → DID document, for verifying commits.
+        #[arg(long)]
+        did_docs: Vec<PathBuf>,
+        /// PLC directory base URL for resolving did:plc signing keys.
+        #[arg(long)]
+        plc: Option<url::Url>,
+        /// Resolve did:web documents over HTTPS.
+        #[arg(long)]
+        did_web: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Run a synthetic network: N emulated PDS hosts, M accounts, production-shaped traffic.
+    ///
+    /// Each host listens on its own 127.0.0.1 port and serves subscribeRepos, describeServer,
+    /// getRepo, getLatestCommit and listRepos. Accounts get real k256 (some p256) keys,
+    /// did:plc genesis operations and repositories of realistic size; every #commit verifies.
+    /// Traffic: Zipf authors and hosts, Poisson arrivals at --rate (or max), ≈95.5% creates,
+    /// 3.9% deletes, 0.6% updates; 71% likes, 12% posts, 10% reposts, 6% follows, 1% other;
+    /// a trickle of #identity/#account. Model parameters come from --workload FILE (TOML, the
+    /// fields of the traffic model: author_zipf, host_zipf, p256_fraction, initial_records,
+    /// [ops], [collections], identity_per_10k, account_per_10k, daily_amplitude,
+    /// daily_period_s, [surge]) and the flags below, which override the file.
+    World(Box<WorldArgs>),
+}
+
+#[derive(Args)]
+struct WorldArgs {
+    /// Number of emulated PDS hosts.
+    #[arg(long, default_value_t = 4)]
+    hosts: usize,
+    /// Number of accounts, spread over the hosts with Zipf-skewed host sizes.
+    #[arg(long, default_value_t = 200)]
+    accounts: usize,
+    /// Seed for every random choice (keys, repositories, traffic).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Target events per second (Poisson), or `max`.
+    #[arg(long, default_value = "max")]
+    rate: String,
+    /// Stop after this many events.
+    #[arg(long)]
+    events: Option<u64>,
+    /// Stop after this long (e.g. 60s). Without --events or --duration: 10,000 events.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// TOML workload file with traffic model parameters.
+    #[arg(long)]
+    workload: Option<PathBuf>,
+    /// Zipf exponent of authors over accounts.
+    #[arg(long)]
+    author_zipf: Option<f64>,
+    /// Zipf exponent of accounts over hosts.
+    #[arg(long)]
+    host_zipf: Option<f64>,
+    /// Fraction of accounts with p256 keys.
+    #[arg(long)]
+    p256_fraction: Option<f64>,
+    /// Median starting repository size in records (drives frame size via MST depth).
+    #[arg(long)]
+    initial_records: Option<u32>,
+    /// Daily cycle amplitude (0..1) of the arrival rate.
+    #[arg(long)]
+    daily_amplitude: Option<f64>,
+    /// Daily cycle period (e.g. 24h, or 60s to compress a day).
+    #[arg(long, value_parser = parse_duration)]
+    daily_period: Option<Duration>,
+    /// Surge: MULTIPLIER@START+LENGTH, e.g. 10@30s+10s.
+    #[arg(long)]
+    surge: Option<String>,
+    /// #identity events per 10,000 events.
+    #[arg(long)]
+    identity_per_10k: Option<f64>,
+    /// #account events per 10,000 events.
+    #[arg(long)]
+    account_per_10k: Option<f64>,
+    /// Generator threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Frames each host keeps for cursor reconnects.
+    #[arg(long, default_value_t = 10_000)]
+    backlog: usize,
+    /// Put host i on port BASE+i (default: ephemeral ports). DIDs name host URLs, so
+    /// reproducing a world exactly needs the same ports, seed and --epoch-micros.
+    #[arg(long)]
+    base_port: Option<u16>,
+    /// Fix the TID clock (Unix microseconds) to make frames identical across runs.
+    #[arg(long)]
+    epoch_micros: Option<u64>,
+    /// Register the hosts with this relay via com.atproto.sync.requestCrawl before emitting.
+    #[arg(long)]
+    relay: Option<url::Url>,
+    /// Post every account's genesis operation to this PLC directory before emitting.
+    #[arg(long)]
+    plc: Option<url::Url>,
+    /// Write DID → DID document for every account here (JSON; .zst compresses), for
+    /// `compare --did-docs`.
+    #[arg(long)]
+    did_docs_out: Option<PathBuf>,
+    /// Wait this long after building before emitting (time for subscribers to connect).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    warmup: Duration,
+    /// Keep serving this long after the last event (for crawlers and getRepo).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    linger: Duration,
+    #[command(flatten)]
+    output: Output,
+}
+
+fn parse_surge(text: &str) -> Result<Surge> {
+    let (mult, rest) = text.split_once('@').context("surge is MULTIPLIER@START+LENGTH")?;
+    let (start, len) = rest.split_once('+').context("surge is MULTIPLIER@START+LENGTH")?;
+    Ok(Surge {
+        multiplier: mult.trim_end_matches('x').parse().context("surge multiplier")?,
+        start_s: parse_duration(start).map_err(anyhow::Error::msg)?.as_secs_f64(),
+        length_s: parse_duration(len).map_err(anyhow::Error::msg)?.as_secs_f64(),
+    })
+}
+
+fn world_options(a: &WorldArgs) -> Result<WorldOptions> {
+    let mut model: TrafficModel = match &a.workload {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => TrafficModel::default(),
+    };
+    if let Some(v) = a.author_zipf { model.author_zipf = v; }
+    if let Some(v) = a.host_zipf { model.host_zipf = v; }
+    if let Some(v) = a.p256_fraction { model.p256_fraction = v; }
+    if let Some(v) = a.initial_records { model.initial_records = v; }
+    if let Some(v) = a.daily_amplitude { model.daily_amplitude = v; }
+    if let Some(v) = a.daily_period { model.daily_period_s = v.as_secs_f64(); }
+    if let Some(v) = &a.surge { model.surge = Some(parse_surge(v)?); }
+    if let Some(v) = a.identity_per_10k { model.identity_per_10k = v; }
+    if let Some(v) = a.account_per_10k { model.account_per_10k = v; }
+    model.validate()?;
+    let rate = if a.rate.eq_ignore_ascii_case("max") {
+        None
+    } else {
+        let r: f64 = a.rate.parse().context("--rate is a number of events per second or `max`")?;
+        if !(r.is_finite() && r > 0.0) {
+            bail!("--rate must be positive");
+        }
+        Some(r)
+    };
+    let events = match (a.events, a.duration) {
+        (None, None) => Some(10_000),
+        (e, _) => e,
+    };
+    Ok(WorldOptions {
+        hosts: a.hosts,
+        accounts: a.accounts,
+        seed: a.seed,
+        rate,
+        events,
+        duration: a.duration,
+        backlog: a.backlog,
+        ports: match a.base_port {
+            Some(base) => (0..a.hosts).map(|i| u16::try_from(base as usize + i).context("--base-port + hosts exceeds 65535")).collect::<Result<_>>()?,
+            None => Vec::new(),
+        },
+        batch: 1024,
+        threads: a.threads,
+        epoch_micros: a.epoch_micros,
+        model,
+    })
+}
+
+async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    let opts = world_options(&a)?;
+    let bar = progress_bar(a.output.quiet, Some(opts.accounts as u64), "building {pos}/{len} accounts {wide_bar} {elapsed}");
+    let world = World::build(opts.clone(), &bar).await?;
+    bar.finish_and_clear();
+    eprintln!("built {} accounts on {} hosts in {:.1}s:", opts.accounts, opts.hosts, world.build_s);
+    for h in &world.hosts {
+        eprintln!("  host {} {}", h.index, h.url());
+    }
+    if let Some(path) = &a.did_docs_out {
+        let json = serde_json::to_vec(&world.did_docs())?;
+        let bytes = if path.extension().is_some_and(|e| e == "zst") { zstd::encode_all(json.as_slice(), 3)? } else { json };
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(plc) = &a.plc {
+        world.register_plc(plc).await?;
+        eprintln!("registered {} DIDs with {plc}", world.identities.len());
+    }
+    let mut crawl = Vec::new();
+    if let Some(relay) = &a.relay {
+        let client = reqwest::Client::new();
+        let url = relay.join("/xrpc/com.atproto.sync.requestCrawl")?;
+        for h in &world.hosts {
+            let hostname = h.addr.to_string();
+            let resp = client.post(url.clone()).json(&serde_json::json!({ "hostname": hostname })).send().await;
+            let status = match resp {
+                Ok(r) if r.status().is_success() => "ok".to_string(),
+                Ok(r) => format!("HTTP {}", r.status()),
+                Err(e) => e.to_string(),
+            };
+            eprintln!("requestCrawl {hostname}: {status}");
+            crawl.push(serde_json::json!({ "hostname": hostname, "result": status }));
+        }
+    }
+    tokio::time::sleep(a.warmup).await;
+    let bar = progress_bar(a.output.quiet, opts.events, "{elapsed} {pos} events {per_sec} {wide_bar}");
+    let (figures, world) = world.run(&bar).await?;
+    bar.finish_and_clear();
+    eprintln!(
+        "emitted {} events in {:.1}s ({:.0}/s); frame median {} B; peak RSS {} MB",
+        figures.emitted,
+        figures.elapsed_s,
+        figures.events_per_s,
+        figures.frame_bytes.p50,
+        figures.peak_rss_bytes.unwrap_or(0) / 1_000_000
+    );
+    tokio::time::sleep(a.linger).await;
+    #[derive(Serialize)]
+    struct Workload<'a> {
+        options: &'a WorldOptions,
+        workload_file: &'a Option<PathBuf>,
+        hosts: Vec<String>,
+        relay: Option<String>,
+        request_crawl: Vec<serde_json::Value>,
+        plc: Option<String>,
+    }
+    let workload = Workload {
+        options: &opts,
+        workload_file: &a.workload,
+        hosts: world.hosts.iter().map(|h| h.url()).collect(),
+        relay: a.relay.as_ref().map(|u| u.to_string()),
+        request_crawl: crawl,
+        plc: a.plc.as_ref().map(|u| u.to_string()),
+    };
+    let path = Report::new("world", started, Some(opts.seed), workload, &figures).write(a.output.json.as_deref())?;
+    eprintln!("result: {path}");
+    Ok(())
+}
+
+fn progress_bar(quiet: bool, len: Option<u64>, template: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn parse_source(text: &str, kind: SourceKind, index: usize) -> Result<Source> {
+    let (name, url) = match text.split_once('=') {
+        Some((name, url)) if !name.contains('/') && !name.contains(':') => (name.to_string(), url),
+        _ => (format!("{}{}", if kind == SourceKind::Firehose { "relay" } else { "jetstream" }, index + 1), text),
+    };
+    let path = if kind == SourceKind::Firehose { SUBSCRIBE_REPOS } else { "/subscribe" };
+    Ok(Source { name, url: stream_url(url, path)?, kind })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let started = chrono::Utc::now();
+    match Cli::parse().command {
+        Command::Record { url, out, cursor, duration, max_events, output } => {
+            if duration.is_none() && max_events.is_none() {
+                eprintln!("note: no --duration or --max-events: recording until the server closes or Ctrl-C");
+            }
+            let opts = RecordOptions { url: stream_url(&url, SUBSCRIBE_REPOS)?, cursor, duration, max_events, out };
+            let bar = progress_bar(output.quiet, max_events, "{spinner} {elapsed} {pos} frames {per_sec} {wide_bar}");
+            let figures = tokio::select! {
+                r = record::record(&opts, &bar) => r.context("recording")?,
+                _ = tokio::signal::ctrl_c() => bail!("interrupted; the frame file is incomplete"),
+            };
+            bar.finish_and_clear();
+            eprintln!("recorded {} frames ({} bytes) to {} in {:.1}s, ended by {}", figures.frames, figures.frame_bytes, opts.out.display(), figures.elapsed_s, figures.ended_by);
+            let path = Report::new("record", started, None, &opts, &figures).write(output.json.as_deref())?;
+            eprintln!("result: {path}");
+        }
+        Command::Replay { file, listen, speed, drop_every, duration, output } => {
+            let frames = loadgen::framefile::read_frames(&file)?;
+            let n = frames.len();
+            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+            let opts = ReplayOptions { speed, drop_every };
+            let server = ReplayServer::start(listener, frames, opts.clone())?;
+            eprintln!("serving {n} frames from {} at {}{SUBSCRIBE_REPOS}", file.display(), server.url());
+            match duration {
+                Some(d) => tokio::select! {
+                    _ = tokio::time::sleep(d) => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                },
+                None => tokio::signal::ctrl_c().await?,
+            }
+            let addr = server.addr.to_string();
+            server.shutdown().await;
+            #[derive(Serialize)]
+            struct Workload<'a> {
+                file: &'a PathBuf,
+                listen: String,
+                options: &'a ReplayOptions,
+            }
+            #[derive(Serialize)]
+            struct Figures {
+                frames_in_file: usize,
+                served_s: f64,
+            }
+            let figures = Figures { frames_in_file: n, served_s: (chrono::Utc::now() - started).num_milliseconds() as f64 / 1000.0 };
+            let path = Report::new("replay", started, None, Workload { file: &file, listen: addr, options: &opts }, figures).write(output.json.as_deref())?;
+            eprintln!("result: {path}");
+        }
+        Command::Compare { relays, jetstreams, duration, cursor, did_docs, plc, did_web, output } => {
+            let mut sources = Vec::new();
+            for (i, r) in relays.iter().enumerate() {
+                sources.push(parse_source(r, SourceKind::Firehose, i)?);
+            }
+            for (i, j) in jetstreams.iter().enumerate() {
+                sources.push(parse_source(j, SourceKind::Jetstream, i)?);
+            }
+            if sources.is_empty() {
+                bail!("give at least one --relay or --jetstream");
+            }
+            let mut resolver = Resolver::new(plc.clone(), did_web);
+            for f in &did_docs {
+                resolver.load_file(f)?;
+            }
+            let opts = CompareOptions { sources, duration, cursor };
+            let counter = Arc::new(AtomicU64::new(0));
+            let bar = progress_bar(output.quiet, Some(duration.as_secs().max(1)), "{elapsed}/{len}s {wide_bar} {msg}");
+            let ticker = {
+                let (bar, counter) = (bar.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let start = tokio::time::Instant::now();
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        bar.set_position(start.elapsed().as_secs());
+                        bar.set_message(format!("{} messages", counter.load(Ordering::Relaxed)));
+                    }
+                })
+            };
+            let figures = compare::compare(&opts, Some(Arc::new(resolver)), counter).await;
+            ticker.abort();
+            bar.finish_and_clear();
+            print!("{}", compare::table(&figures));
+            #[derive(Serialize)]
+            struct Workload<'a> {
+                options: &'a CompareOptions,
+                did_docs: &'a [PathBuf],
+                plc: Option<String>,
+                did_web: bool,
+            }
+            let workload = Workload { options: &opts, did_docs: &did_docs, plc: plc.map(|u| u.to_string()), did_web };
+            let path = Report::new("compare", started, None, workload, &figures).write(output.json.as_deref())?;
+            eprintln!("result: {path}");
+        }
+        Command::World(args) => run_world(*args, started).await?,
+    }
+    Ok(())
 }

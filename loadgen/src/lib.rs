@@ -1,0 +1,19 @@
+//! Sonde's load generator, as a library so its tests drive the same code as the binary.
+//!
+//! - [`framefile`]: the `[u32 LE length][frame]` zstd file format of recordings and the corpus.
+//! - [`subscribe`]: WebSocket stream URLs and connections.
+//! - [`record`], [`replay`]: record any `subscribeRepos` stream; serve a recording as a host.
+//! - [`compare`]: subscribe to several relays and compare what each delivered.
+//! - [`resolve`]: DID documents for verifying commits (files, a PLC directory, did:web).
+//! - [`report`]: the JSON result every command writes.
+
+pub mod compare;
+pub mod framefile;
+pub mod model;
+pub mod record;
+pub mod replay;
+pub mod report;
+pub mod resolve;
+pub mod subscribe;
+pub mod util;
+pub mod world;

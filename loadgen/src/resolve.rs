@@ -1,0 +1,109 @@
+//! Signing keys for verifying commits: from a file of DID documents (a JSON object
+//! `DID → document`, optionally zstd, as in the shared corpus), from a PLC directory
+//! (`GET {plc}/{did}`), and for `did:web` from `/.well-known/did.json`. Results, including
+//! failures, are cached, so each DID is looked up once.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use atproto::did_doc::DidDocument;
+use atproto::keys::PublicKey;
+use url::Url;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{0}: no DID document source covers this DID")]
+    NoSource(String),
+    #[error("{did}: {message}")]
+    Lookup { did: String, message: String },
+    #[error("{did}: document has no usable signing key: {message}")]
+    Key { did: String, message: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+pub struct Resolver {
+    docs: HashMap<String, DidDocument>,
+    plc: Option<Url>,
+    web: bool,
+    client: reqwest::Client,
+    cache: Mutex<HashMap<String, Result<PublicKey, ResolveError>>>,
+}
+
+impl Resolver {
+    /// `plc`: a PLC directory base URL for `did:plc`; `web`: whether to fetch `did:web` documents.
+    pub fn new(plc: Option<Url>, web: bool) -> Self {
+        Resolver {
+            docs: HashMap::new(),
+            plc,
+            web,
+            client: reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("HTTP client"),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Adds the documents of a JSON file (`.zst` is decompressed).
+    pub fn load_file(&mut self, path: &Path) -> Result<usize, LoadError> {
+        let err = |message: String| LoadError::File { path: path.display().to_string(), message };
+        let raw = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let raw = if path.extension().is_some_and(|e| e == "zst") {
+            zstd::decode_all(raw.as_slice()).map_err(|e| err(e.to_string()))?
+        } else {
+            raw
+        };
+        let docs: HashMap<String, DidDocument> = serde_json::from_slice(&raw).map_err(|e| err(e.to_string()))?;
+        let n = docs.len();
+        self.docs.extend(docs);
+        Ok(n)
+    }
+
+    /// Adds one document.
+    pub fn insert(&mut self, did: String, doc: DidDocument) {
+        self.docs.insert(did, doc);
+    }
+
+    /// Whether any source is configured.
+    pub fn is_configured(&self) -> bool {
+        !self.docs.is_empty() || self.plc.is_some() || self.web
+    }
+
+    /// The `#atproto` signing key of `did`.
+    pub async fn signing_key(&self, did: &str) -> Result<PublicKey, ResolveError> {
+        if let Some(hit) = self.cache.lock().expect("cache lock").get(did) {
+            return hit.clone();
+        }
+        let result = self.lookup(did).await.and_then(|doc| {
+            doc.signing_key().map_err(|e| ResolveError::Key { did: did.into(), message: e.to_string() })
+        });
+        self.cache.lock().expect("cache lock").insert(did.into(), result.clone());
+        result
+    }
+
+    async fn lookup(&self, did: &str) -> Result<DidDocument, ResolveError> {
+        if let Some(doc) = self.docs.get(did) {
+            return Ok(doc.clone());
+        }
+        let url = if did.starts_with("did:plc:") {
+            let plc = self.plc.as_ref().ok_or_else(|| ResolveError::NoSource(did.into()))?;
+            plc.join(did).map_err(|e| ResolveError::Lookup { did: did.into(), message: e.to_string() })?
+        } else if let Some(host) = did.strip_prefix("did:web:").filter(|_| self.web) {
+            let host = host.replace("%3A", ":");
+            let scheme = if host.starts_with("localhost") || host.starts_with("127.0.0.1") { "http" } else { "https" };
+            Url::parse(&format!("{scheme}://{host}/.well-known/did.json"))
+                .map_err(|e| ResolveError::Lookup { did: did.into(), message: e.to_string() })?
+        } else {
+            return Err(ResolveError::NoSource(did.into()));
+        };
+        let fail = |message: String| ResolveError::Lookup { did: did.into(), message };
+        let resp = self.client.get(url).send().await.map_err(|e| fail(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(fail(format!("HTTP {}", resp.status())));
+        }
+        resp.json::<DidDocument>().await.map_err(|e| fail(e.to_string()))
+    }
+}

@@ -4,10 +4,13 @@
 //! - [`subscribe`]: WebSocket stream URLs and connections.
 //! - [`record`], [`replay`]: record any `subscribeRepos` stream; serve a recording as a host.
 //! - [`compare`]: subscribe to several relays and compare what each delivered.
+//! - [`world`]: a synthetic network of emulated PDS hosts; [`model`]: its traffic model.
+//! - [`drive`]: the same traffic model as XRPC writes against any PDS.
 //! - [`resolve`]: DID documents for verifying commits (files, a PLC directory, did:web).
 //! - [`report`]: the JSON result every command writes.
 
 pub mod compare;
+pub mod drive;
 pub mod framefile;
 pub mod model;
 pub mod record;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use loadgen::drive::{self, DriveOptions, Loop};
 use loadgen::compare::{self, CompareOptions, Source, SourceKind};
 use loadgen::record::{self, RecordOptions};
 use loadgen::replay::{ReplayOptions, ReplayServer, Speed};
@@ -20,7 +21,7 @@ use loadgen::util::parse_duration;
 use loadgen::world::{World, WorldOptions};
 use serde::Serialize;
 
-/// Sonde's load generator: synthetic networks, firehose record/replay, hose comparison.
+/// Sonde's load generator: synthetic networks, write drivers, firehose record/replay, hose comparison.
 ///
 /// Every command writes a JSON result (command, workload, seed, machine, versions, figures)
 /// to --json PATH, or to ./loadgen-<command>-<time>.json; `--json -` prints it instead.
@@ -132,6 +133,113 @@ enum Command {
     /// [ops], [collections], identity_per_10k, account_per_10k, daily_amplitude,
     /// daily_period_s, [surge]) and the flags below, which override the file.
     World(Box<WorldArgs>),
+    /// Drive the traffic model as XRPC writes against any PDS.
+    ///
+    /// Creates --accounts N accounts (or logs in --account handle:password), then performs
+    /// createRecord / deleteRecord / putRecord / uploadBlob following the model (Zipf authors,
+    /// ≈95.5% creates, 3.9% deletes, 0.6% profile updates, the collection mix), open loop at
+    /// --rate writes/s or closed loop with --concurrency workers, until --writes or
+    /// --duration. Reports latency percentiles per call (hdrhistogram), throughput and errors
+    /// by kind; --check reads every surviving record back and confirms deletes.
+    Drive(Box<DriveArgs>),
+}
+
+#[derive(Args)]
+struct DriveArgs {
+    /// The PDS base URL, e.g. http://127.0.0.1:2583.
+    pds: url::Url,
+    /// Accounts to create.
+    #[arg(long, default_value_t = 0)]
+    accounts: usize,
+    /// An existing account as IDENTIFIER:PASSWORD. Repeatable.
+    #[arg(long = "account")]
+    existing: Vec<String>,
+    /// Invite code for createAccount.
+    #[arg(long)]
+    invite_code: Option<String>,
+    /// Open loop: writes per second (Poisson).
+    #[arg(long, conflicts_with = "concurrency")]
+    rate: Option<f64>,
+    /// Open loop: cap on requests in flight.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Closed loop: number of workers (the default mode, with 8 workers).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Stop after this many writes.
+    #[arg(long)]
+    writes: Option<u64>,
+    /// Stop after this long. Without --writes or --duration: 1,000 writes.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Share of posts that upload and embed an image.
+    #[arg(long, default_value_t = 0.1)]
+    image_fraction: f64,
+    /// Size of each uploaded image in bytes.
+    #[arg(long, default_value_t = 50_000)]
+    image_bytes: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// TOML workload file with traffic model parameters (as for `world`).
+    #[arg(long)]
+    workload: Option<PathBuf>,
+    /// Afterwards, read back every record left and confirm every delete.
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    output: Output,
+}
+
+async fn run_drive(a: DriveArgs, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    let model: TrafficModel = match &a.workload {
+        Some(path) => toml::from_str(&std::fs::read_to_string(path)?).with_context(|| format!("parsing {}", path.display()))?,
+        None => TrafficModel::default(),
+    };
+    model.validate()?;
+    let existing = a
+        .existing
+        .iter()
+        .map(|s| s.split_once(':').map(|(i, p)| (i.to_string(), p.to_string())).context("--account is IDENTIFIER:PASSWORD"))
+        .collect::<Result<Vec<_>>>()?;
+    let load = match (a.rate, a.concurrency) {
+        (Some(rate), _) if rate > 0.0 && rate.is_finite() => Loop::Open { rate, max_in_flight: a.max_in_flight },
+        (Some(_), _) => bail!("--rate must be positive"),
+        (None, c) => Loop::Closed { concurrency: c.unwrap_or(8) },
+    };
+    let writes = match (a.writes, a.duration) {
+        (None, None) => Some(1_000),
+        (w, _) => w,
+    };
+    let opts = DriveOptions {
+        pds: a.pds,
+        create_accounts: a.accounts,
+        existing,
+        invite_code: a.invite_code,
+        load,
+        writes,
+        duration: a.duration,
+        image_fraction: a.image_fraction,
+        image_bytes: a.image_bytes,
+        seed: a.seed,
+        check: a.check,
+        model,
+    };
+    let bar = progress_bar(a.output.quiet, writes, "{elapsed} {pos} writes {per_sec} {wide_bar}");
+    let figures = drive::drive(opts.clone(), &bar).await?;
+    bar.finish_and_clear();
+    eprintln!("{} writes ok, {} failed in {:.1}s ({:.0}/s)", figures.writes_ok, figures.writes_failed, figures.elapsed_s, figures.writes_per_s);
+    for (op, f) in &figures.by_op {
+        eprintln!("  {op:<14} n={:<7} p50 {:.1}ms p99 {:.1}ms errors {}", f.count, f.p50_ms, f.p99_ms, f.errors);
+    }
+    for (kind, n) in &figures.errors {
+        eprintln!("  error {kind}: {n}");
+    }
+    if let Some(c) = &figures.check {
+        eprintln!("check: {} live records, {} missing; {} deleted, {} still present", c.live_records, c.missing, c.deleted_records, c.still_present);
+    }
+    let path = Report::new("drive", started, Some(opts.seed), &opts, &figures).write(a.output.json.as_deref())?;
+    eprintln!("result: {path}");
+    Ok(())
 }
 
 #[derive(Args)]
@@ -467,6 +575,7 @@ async fn main() -> Result<()> {
             eprintln!("result: {path}");
         }
         Command::World(args) => run_world(*args, started).await?,
+        Command::Drive(args) => run_drive(*args, started).await?,
     }
     Ok(())
 }

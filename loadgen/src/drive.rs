@@ -1,0 +1,445 @@
+//! `loadgen drive`: the traffic model as XRPC writes against any PDS.
+//!
+//! Accounts are created (`com.atproto.server.createAccount`) or given and logged in
+//! (`createSession`). Writes follow [`crate::model`]: Zipf authors, ≈95.5% creates (with the
+//! collection mix), 3.9% deletes of the author's earlier records, 0.6% profile updates
+//! (`putRecord`); a share of posts first upload an image (`uploadBlob`) and embed it. Load is
+//! open loop (Poisson arrivals at a target rate, requests in flight capped) or closed loop
+//! (a fixed number of workers, each sending its next write when the last one returns).
+//! Latencies go into per-operation hdrhistograms; errors are counted by kind. With `check`,
+//! every record the run left behind is read back with `getRecord`, and every deleted one
+//! must be gone.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+use url::Url;
+
+use crate::model::{Collection, Draw, OpKind, Sampler, TrafficModel};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("{call} on {url}: {message}")]
+    Http { call: &'static str, url: String, message: String },
+    #[error("{call}: HTTP {status}: {body}")]
+    Status { call: &'static str, status: u16, body: String },
+    #[error("no accounts: give --accounts N or --account handle:password")]
+    NoAccounts,
+}
+
+/// How load is offered.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loop {
+    /// Poisson arrivals at this many writes per second, at most `max_in_flight` outstanding.
+    Open { rate: f64, max_in_flight: usize },
+    /// This many workers, each waiting for its previous write.
+    Closed { concurrency: usize },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DriveOptions {
+    pub pds: Url,
+    /// Accounts to create.
+    pub create_accounts: usize,
+    /// Existing accounts as (identifier, password).
+    #[serde(skip)]
+    pub existing: Vec<(String, String)>,
+    pub invite_code: Option<String>,
+    pub load: Loop,
+    pub writes: Option<u64>,
+    #[serde(with = "crate::util::opt_secs")]
+    pub duration: Option<Duration>,
+    /// Share of posts that upload and embed an image.
+    pub image_fraction: f64,
+    pub image_bytes: usize,
+    pub seed: u64,
+    pub check: bool,
+    pub model: TrafficModel,
+}
+
+struct Session {
+    did: String,
+    jwt: String,
+    /// Live records this run created, by collection.
+    records: BTreeMap<Collection, Vec<String>>,
+    deleted: Vec<(Collection, String)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OpFigures {
+    pub count: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DriveFigures {
+    pub accounts: usize,
+    pub setup_s: f64,
+    pub elapsed_s: f64,
+    /// Writes that succeeded (records created, updated or deleted).
+    pub writes_ok: u64,
+    pub writes_failed: u64,
+    pub writes_per_s: f64,
+    pub by_op: BTreeMap<String, OpFigures>,
+    /// Errors by `call: HTTP status / XRPC error`.
+    pub errors: BTreeMap<String, u64>,
+    /// With `check`: records that should exist but do not, and deleted ones still present.
+    pub check: Option<CheckFigures>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckFigures {
+    pub live_records: u64,
+    pub missing: u64,
+    pub deleted_records: u64,
+    pub still_present: u64,
+}
+
+struct Shared {
+    client: reqwest::Client,
+    pds: Url,
+    sessions: Vec<Mutex<Session>>,
+    dids: Vec<String>,
+    hist: std::sync::Mutex<BTreeMap<&'static str, (Histogram<u64>, u64)>>,
+    errors: std::sync::Mutex<BTreeMap<String, u64>>,
+    ok: AtomicU64,
+    failed: AtomicU64,
+    opts: DriveOptions,
+}
+
+async fn xrpc_post(client: &reqwest::Client, pds: &Url, call: &'static str, jwt: Option<&str>, body: &Value) -> Result<Value, DriveError> {
+    let url = pds.join(&format!("/xrpc/{call}")).map_err(|e| DriveError::Http { call, url: pds.to_string(), message: e.to_string() })?;
+    let mut req = client.post(url.clone()).json(body);
+    if let Some(jwt) = jwt {
+        req = req.bearer_auth(jwt);
+    }
+    let resp = req.send().await.map_err(|e| DriveError::Http { call, url: url.to_string(), message: e.to_string() })?;
+    status_json(call, resp).await
+}
+
+async fn status_json(call: &'static str, resp: reqwest::Response) -> Result<Value, DriveError> {
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(DriveError::Status { call, status: status.as_u16(), body: text });
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+impl DriveError {
+    /// A short kind for error tallies: `call: status/ErrorName` or `call: transport`.
+    fn kind(&self) -> String {
+        match self {
+            DriveError::Http { call, .. } => format!("{call}: transport"),
+            DriveError::Status { call, status, body } => {
+                let name = serde_json::from_str::<Value>(body).ok().and_then(|v| v["error"].as_str().map(str::to_string));
+                format!("{call}: {status}/{}", name.unwrap_or_default())
+            }
+            DriveError::NoAccounts => "setup".into(),
+        }
+    }
+}
+
+fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Creates or logs in the accounts.
+async fn setup(opts: &DriveOptions, client: &reqwest::Client) -> Result<Vec<Session>, DriveError> {
+    let mut sessions = Vec::new();
+    if opts.create_accounts > 0 {
+        let desc = client
+            .get(opts.pds.join("/xrpc/com.atproto.server.describeServer").expect("static path"))
+            .send()
+            .await
+            .map_err(|e| DriveError::Http { call: "describeServer", url: opts.pds.to_string(), message: e.to_string() })?;
+        let desc = status_json("com.atproto.server.describeServer", desc).await?;
+        let domain = desc["availableUserDomains"][0].as_str().unwrap_or(".test").to_string();
+        let run = chrono::Utc::now().timestamp_millis() % 1_000_000;
+        for i in 0..opts.create_accounts {
+            let handle = format!("lg{run}x{i}{domain}");
+            let password = format!("loadgen-{}-{i}", opts.seed);
+            let mut body = json!({ "handle": handle, "email": format!("lg{run}x{i}@loadgen.test"), "password": password });
+            if let Some(code) = &opts.invite_code {
+                body["inviteCode"] = json!(code);
+            }
+            let v = xrpc_post(client, &opts.pds, "com.atproto.server.createAccount", None, &body).await?;
+            sessions.push(session(&v));
+        }
+    }
+    for (id, password) in &opts.existing {
+        let v = xrpc_post(client, &opts.pds, "com.atproto.server.createSession", None, &json!({ "identifier": id, "password": password })).await?;
+        sessions.push(session(&v));
+    }
+    if sessions.is_empty() {
+        return Err(DriveError::NoAccounts);
+    }
+    Ok(sessions)
+}
+
+fn session(v: &Value) -> Session {
+    Session {
+        did: v["did"].as_str().unwrap_or_default().to_string(),
+        jwt: v["accessJwt"].as_str().unwrap_or_default().to_string(),
+        records: BTreeMap::new(),
+        deleted: Vec::new(),
+    }
+}
+
+/// Runs the workload.
+pub async fn drive(opts: DriveOptions, progress: &indicatif::ProgressBar) -> Result<DriveFigures, DriveError> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("HTTP client");
+    let setup_start = Instant::now();
+    let sessions = setup(&opts, &client).await?;
+    let setup_s = setup_start.elapsed().as_secs_f64();
+    let dids = sessions.iter().map(|s| s.did.clone()).collect();
+    let accounts = sessions.len();
+    let shared = Arc::new(Shared {
+        client,
+        pds: opts.pds.clone(),
+        sessions: sessions.into_iter().map(Mutex::new).collect(),
+        dids,
+        hist: std::sync::Mutex::new(BTreeMap::new()),
+        errors: std::sync::Mutex::new(BTreeMap::new()),
+        ok: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        opts: opts.clone(),
+    });
+    // The plan (who does what) is drawn up front from the seed, like `world`.
+    let sampler = Arc::new(std::sync::Mutex::new(Sampler::new(&opts.model, accounts, opts.seed)));
+    let issued = Arc::new(AtomicU64::new(0));
+    let limit = opts.writes.unwrap_or(u64::MAX);
+    let start = Instant::now();
+    let deadline = opts.duration.map(|d| start + d);
+    let next = {
+        let (sampler, issued) = (sampler.clone(), issued.clone());
+        move || -> Option<(u64, Draw, usize)> {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            let i = issued.fetch_add(1, Ordering::Relaxed);
+            if i >= limit {
+                return None;
+            }
+            let mut s = sampler.lock().expect("sampler lock");
+            // Identity and account events are not writes a client makes: redraw.
+            loop {
+                if let d @ Draw::Commit { .. } = s.draw() {
+                    let other = s.author();
+                    return Some((i, d, other));
+                }
+            }
+        }
+    };
+    match opts.load {
+        Loop::Closed { concurrency } => {
+            let workers: Vec<_> = (0..concurrency.max(1))
+                .map(|_| {
+                    let (shared, next, progress) = (shared.clone(), next.clone(), progress.clone());
+                    tokio::spawn(async move {
+                        while let Some((i, draw, other)) = next() {
+                            write(&shared, i, draw, other).await;
+                            progress.inc(1);
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.await.expect("worker does not panic");
+            }
+        }
+        Loop::Open { rate, max_in_flight } => {
+            let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+            let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x6f70_656e);
+            let mut at = 0.0f64;
+            let mut tasks = Vec::new();
+            while let Some((i, draw, other)) = next() {
+                let u: f64 = rng.gen();
+                at += -(1.0 - u).ln() / (rate * opts.model.rate_factor(at)).max(1e-9);
+                tokio::time::sleep_until(start + Duration::from_secs_f64(at)).await;
+                let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+                let (shared, progress) = (shared.clone(), progress.clone());
+                tasks.push(tokio::spawn(async move {
+                    write(&shared, i, draw, other).await;
+                    progress.inc(1);
+                    drop(permit);
+                }));
+            }
+            for t in tasks {
+                t.await.expect("write task does not panic");
+            }
+        }
+    }
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let check = if opts.check { Some(check(&shared).await) } else { None };
+    let by_op = shared
+        .hist
+        .lock()
+        .expect("hist lock")
+        .iter()
+        .map(|(k, (h, errors))| {
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+            let f = OpFigures { count: h.len(), errors: *errors, p50_ms: ms(0.5), p90_ms: ms(0.9), p99_ms: ms(0.99), max_ms: h.max() as f64 / 1000.0 };
+            (k.to_string(), f)
+        })
+        .collect();
+    let ok = shared.ok.load(Ordering::Relaxed);
+    let errors = shared.errors.lock().expect("errors lock").clone();
+    Ok(DriveFigures {
+        accounts,
+        setup_s,
+        elapsed_s,
+        writes_ok: ok,
+        writes_failed: shared.failed.load(Ordering::Relaxed),
+        writes_per_s: ok as f64 / elapsed_s.max(1e-9),
+        by_op,
+        errors,
+        check,
+    })
+}
+
+fn record_latency(shared: &Shared, op: &'static str, started: Instant, failed: bool) {
+    let mut hist = shared.hist.lock().expect("hist lock");
+    let entry = hist.entry(op).or_insert_with(|| (Histogram::new(3).expect("histogram"), 0));
+    if failed {
+        entry.1 += 1;
+    } else {
+        entry.0.record(started.elapsed().as_micros() as u64).expect("auto-resizing histogram");
+    }
+}
+
+/// Performs one write of the plan; failures are tallied, not fatal.
+async fn write(shared: &Shared, index: u64, draw: Draw, other: usize) {
+    let Draw::Commit { account, op, collection } = draw else { return };
+    let mut rng = ChaCha8Rng::seed_from_u64(shared.opts.seed ^ index.wrapping_mul(0x9e37_79b9));
+    let mut session = shared.sessions[account].lock().await;
+    let other_did = shared.dids[other].clone();
+    // A delete with nothing of this run's left to delete becomes a create.
+    let op = if op == OpKind::Delete && session.records.values().all(Vec::is_empty) { OpKind::Create } else { op };
+    let result = match op {
+        OpKind::Create => create(shared, &mut session, collection, &other_did, &mut rng).await,
+        OpKind::Delete => {
+            let c = if session.records.get(&collection).is_some_and(|v| !v.is_empty()) {
+                collection
+            } else {
+                *session.records.iter().find(|(_, v)| !v.is_empty()).map(|(c, _)| c).expect("checked non-empty")
+            };
+            let keys = session.records.get_mut(&c).expect("present");
+            let rkey = keys.swap_remove(rng.gen_range(0..keys.len()));
+            let body = json!({ "repo": session.did, "collection": c.nsid(), "rkey": rkey });
+            let started = Instant::now();
+            let r = xrpc_post(&shared.client, &shared.pds, "com.atproto.repo.deleteRecord", Some(&session.jwt), &body).await;
+            record_latency(shared, "deleteRecord", started, r.is_err());
+            match r {
+                Ok(_) => {
+                    session.deleted.push((c, rkey));
+                    Ok(())
+                }
+                Err(e) => {
+                    session.records.entry(c).or_default().push(rkey);
+                    Err(e)
+                }
+            }
+        }
+        OpKind::Update => {
+            let record = json!({ "$type": "app.bsky.actor.profile", "displayName": format!("loadgen {index}"), "description": "driven by loadgen" });
+            let body = json!({ "repo": session.did, "collection": Collection::Profile.nsid(), "rkey": "self", "record": record });
+            let started = Instant::now();
+            let r = xrpc_post(&shared.client, &shared.pds, "com.atproto.repo.putRecord", Some(&session.jwt), &body).await;
+            record_latency(shared, "putRecord", started, r.is_err());
+            r.map(|_| ())
+        }
+    };
+    match result {
+        Ok(()) => shared.ok.fetch_add(1, Ordering::Relaxed),
+        Err(e) => {
+            *shared.errors.lock().expect("errors lock").entry(e.kind()).or_default() += 1;
+            shared.failed.fetch_add(1, Ordering::Relaxed)
+        }
+    };
+}
+
+async fn create(shared: &Shared, session: &mut Session, collection: Collection, other_did: &str, rng: &mut ChaCha8Rng) -> Result<(), DriveError> {
+    let rkey = atproto::syntax::Tid::now().to_string();
+    let other_rkey = atproto::syntax::Tid::now().to_string();
+    let mut record = atproto::json::to_json(&crate::world::records::record(collection, rng, &now_iso(), other_did, &other_rkey));
+    if collection == Collection::Post && rng.gen_bool(shared.opts.image_fraction.clamp(0.0, 1.0)) {
+        let bytes: Vec<u8> = (0..shared.opts.image_bytes).map(|_| rng.gen()).collect();
+        let url = shared.pds.join("/xrpc/com.atproto.repo.uploadBlob").expect("static path");
+        let started = Instant::now();
+        let resp = shared
+            .client
+            .post(url.clone())
+            .bearer_auth(&session.jwt)
+            .header(reqwest::header::CONTENT_TYPE, "image/jpeg")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| DriveError::Http { call: "com.atproto.repo.uploadBlob", url: url.to_string(), message: e.to_string() });
+        let r = match resp {
+            Ok(resp) => status_json("com.atproto.repo.uploadBlob", resp).await,
+            Err(e) => Err(e),
+        };
+        record_latency(shared, "uploadBlob", started, r.is_err());
+        let blob = r?;
+        record["embed"] = json!({ "$type": "app.bsky.embed.images", "images": [{ "alt": "", "image": blob["blob"] }] });
+    }
+    let body = json!({ "repo": session.did, "collection": collection.nsid(), "rkey": rkey, "record": record });
+    let started = Instant::now();
+    let r = xrpc_post(&shared.client, &shared.pds, "com.atproto.repo.createRecord", Some(&session.jwt), &body).await;
+    record_latency(shared, "createRecord", started, r.is_err());
+    r?;
+    session.records.entry(collection).or_default().push(rkey);
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Ignored {}
+
+/// Reads back every record the run left (must exist) and deleted (must be gone).
+async fn check(shared: &Shared) -> CheckFigures {
+    let mut f = CheckFigures::default();
+    for s in &shared.sessions {
+        let s = s.lock().await;
+        let exists = |c: Collection, rkey: &str| {
+            let mut url = shared.pds.join("/xrpc/com.atproto.repo.getRecord").expect("static path");
+            url.query_pairs_mut().append_pair("repo", &s.did).append_pair("collection", c.nsid()).append_pair("rkey", rkey);
+            let client = shared.client.clone();
+            async move {
+                match client.get(url).send().await {
+                    Ok(r) if r.status().is_success() => r.json::<Ignored>().await.is_ok(),
+                    _ => false,
+                }
+            }
+        };
+        for (c, keys) in &s.records {
+            for k in keys {
+                f.live_records += 1;
+                if !exists(*c, k).await {
+                    f.missing += 1;
+                }
+            }
+        }
+        for (c, k) in &s.deleted {
+            f.deleted_records += 1;
+            if exists(*c, k).await {
+                f.still_present += 1;
+            }
+        }
+    }
+    f
+}

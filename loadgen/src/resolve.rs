@@ -90,7 +90,7 @@ impl Resolver {
         }
         let url = if did.starts_with("did:plc:") {
             let plc = self.plc.as_ref().ok_or_else(|| ResolveError::NoSource(did.into()))?;
-            plc.join(did).map_err(|e| ResolveError::Lookup { did: did.into(), message: e.to_string() })?
+            crate::util::join_segment(plc, did)
         } else if let Some(host) = did.strip_prefix("did:web:").filter(|_| self.web) {
             let host = host.replace("%3A", ":");
             let scheme = if host.starts_with("localhost") || host.starts_with("127.0.0.1") { "http" } else { "https" };

@@ -40,6 +40,16 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
+/// `base` with `segment` appended as one path segment (`Url::join` would read a DID such as
+/// `did:plc:…` as an absolute URL with scheme `did`).
+pub fn join_segment(base: &url::Url, segment: &str) -> url::Url {
+    let mut url = base.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push(segment);
+    }
+    url
+}
+
 /// Parses an RFC 3339 timestamp to Unix milliseconds.
 pub fn rfc3339_millis(text: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
@@ -56,6 +66,10 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
         assert_eq!(parse_duration("1.5").unwrap().as_millis(), 1500);
         assert!(parse_duration("5 parsecs").is_err());
+        let base: url::Url = "http://127.0.0.1:9/".parse().unwrap();
+        assert_eq!(join_segment(&base, "did:plc:abc").as_str(), "http://127.0.0.1:9/did:plc:abc");
+        let base: url::Url = "http://h/plc".parse().unwrap();
+        assert_eq!(join_segment(&base, "did:plc:abc").as_str(), "http://h/plc/did:plc:abc");
         assert_eq!(rfc3339_millis("2026-07-04T00:00:01.500Z"), Some(1_783_123_201_500));
     }
 }

@@ -130,3 +130,30 @@ async fn compare_reports_exactly_the_dropped_events() {
     let table = loadgen::compare::table(&figures);
     assert!(table.contains("lossy") && table.contains("90.00%"), "{table}");
 }
+
+/// Signing keys can come from a PLC directory (`GET {plc}/{did}`) instead of a file.
+#[tokio::test]
+async fn compare_resolves_keys_from_a_plc_directory() {
+    use axum::extract::{Path, State};
+    use std::collections::HashMap;
+    let (Some(path), Some(docs)) = (corpus("frames.bin.zst"), corpus("did_docs.json.zst")) else { return };
+    let docs: HashMap<String, serde_json::Value> = serde_json::from_slice(&zstd::decode_all(std::fs::File::open(docs).unwrap()).unwrap()).unwrap();
+    let docs = Arc::new(docs);
+    async fn doc(State(docs): State<Arc<HashMap<String, serde_json::Value>>>, Path(did): Path<String>) -> Result<axum::Json<serde_json::Value>, axum::http::StatusCode> {
+        docs.get(&did).cloned().map(axum::Json).ok_or(axum::http::StatusCode::NOT_FOUND)
+    }
+    let app = axum::Router::new().route("/{did}", axum::routing::get(doc)).with_state(docs);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plc: url::Url = format!("http://{}", listener.local_addr().unwrap()).parse().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let frames = read_frames(&path).unwrap();
+    let host = replay(frames.clone(), Speed::Max, None).await;
+    let source = Source { name: "host".into(), url: stream_url(&host.url(), SUBSCRIBE_REPOS).unwrap(), kind: SourceKind::Firehose };
+    let opts = CompareOptions { sources: vec![source], duration: Duration::from_secs(4), cursor: None };
+    let figures = compare(&opts, Some(Arc::new(Resolver::new(Some(plc), false))), Arc::new(AtomicU64::new(0))).await;
+    host.shutdown().await;
+    let commits = frames.iter().filter(|f| matches!(SubscribeReposFrame::decode(f), Ok(SubscribeReposFrame::Commit(_)))).count() as u64;
+    let v = figures.sources[0].verify.as_ref().unwrap();
+    assert_eq!((v.verified, v.failed, v.unresolved), (commits, 0, 0), "{:?}", v.failures);
+}

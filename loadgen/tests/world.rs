@@ -232,3 +232,33 @@ async fn mix_over_100k_events_release() {
     let median = t.sizes[t.sizes.len() / 2];
     assert!((3_000..=8_000).contains(&median), "frame median {median}");
 }
+
+/// `register_plc` posts each account's genesis operation to `POST {plc}/{did}`; a directory
+/// accepting them gets a valid log whose state names the account's key and host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genesis_operations_register_with_a_plc_directory() {
+    use axum::extract::{Path, State};
+    use std::sync::{Arc, Mutex};
+    type Seen = Arc<Mutex<HashMap<String, atproto::plc::SignedOp>>>;
+    async fn submit(State(seen): State<Seen>, Path(did): Path<String>, axum::Json(op): axum::Json<atproto::plc::SignedOp>) -> axum::http::StatusCode {
+        atproto::plc::validate::check_submission(&op).unwrap();
+        seen.lock().unwrap().insert(did, op);
+        axum::http::StatusCode::OK
+    }
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new().route("/{did}", axum::routing::post(submit)).with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plc: url::Url = format!("http://{}/", listener.local_addr().unwrap()).parse().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let model = TrafficModel { initial_records: 5, ..TrafficModel::default() };
+    let world = World::build(WorldOptions { hosts: 2, accounts: 10, model, ..WorldOptions::default() }, &ProgressBar::hidden()).await.unwrap();
+    world.register_plc(&plc).await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 10);
+    for id in &world.identities {
+        let state = atproto::plc::validate::validate_log(&id.did, std::slice::from_ref(&seen[&id.did])).unwrap();
+        assert_eq!(atproto::did_doc::DidDocument::from_plc_state(&id.did, &state), id.doc);
+        assert_eq!(id.doc.pds_endpoint(), Some(world.hosts[id.host].url().as_str()));
+    }
+}

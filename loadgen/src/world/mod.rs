@@ -249,7 +249,7 @@ impl World {
             let client = client.clone();
             async move {
                 let fail = |message: String| WorldError::Plc { did: id.did.clone(), message };
-                let url = plc.join(&id.did).map_err(|e| fail(e.to_string()))?;
+                let url = crate::util::join_segment(plc, &id.did);
                 let resp = client.post(url).json(&id.genesis).send().await.map_err(|e| fail(e.to_string()))?;
                 if !resp.status().is_success() {
                     let status = resp.status();

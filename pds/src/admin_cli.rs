@@ -1,0 +1,229 @@
+//! `pds admin …`: what the reference's `pdsadmin` does, over this PDS's HTTP API with basic
+//! auth `admin:PDS_ADMIN_PASSWORD`.
+
+use anyhow::{bail, Context};
+use base64::Engine;
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// List accounts (DID, handle, email, status).
+    ListAccounts,
+    /// Create an account (making a single-use invite code first when needed).
+    CreateAccount {
+        email: String,
+        handle: String,
+        /// Defaults to a random password, printed once.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Delete an account and its data.
+    DeleteAccount { did: String },
+    /// Take an account down.
+    Takedown { did: String },
+    /// Reverse a takedown.
+    Untakedown { did: String },
+    /// Set a new password (random unless given; printed once).
+    ResetPassword {
+        did: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Create an invite code.
+    CreateInviteCode {
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+    },
+    /// Ask relays (default: PDS_CRAWLERS) to crawl this PDS.
+    RequestCrawl {
+        /// Relay hosts or URLs.
+        relays: Vec<String>,
+        /// This PDS's public hostname (PDS_HOSTNAME).
+        #[arg(long, env = "PDS_HOSTNAME")]
+        hostname: String,
+    },
+}
+
+pub struct AdminClient {
+    base: String,
+    auth: String,
+    http: reqwest::Client,
+}
+
+fn random_password() -> String {
+    let bytes: [u8; 18] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl AdminClient {
+    pub fn new(base: &str, password: &str) -> AdminClient {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
+        AdminClient {
+            base: base.trim_end_matches('/').into(),
+            auth: format!("Basic {auth}"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        nsid: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}/xrpc/{nsid}", self.base))
+            .query(query)
+            .header("authorization", &self.auth);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.with_context(|| format!("calling {nsid}"))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            let e = atproto::xrpc::XrpcError::from_response_body(status.as_u16(), &bytes);
+            bail!("{nsid}: {e}");
+        }
+        Ok(if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        })
+    }
+
+    async fn get(&self, nsid: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, nsid, query, None).await
+    }
+
+    async fn post(&self, nsid: &str, body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, nsid, &[], Some(body)).await
+    }
+
+    pub async fn run(&self, cmd: AdminCommand) -> anyhow::Result<()> {
+        match cmd {
+            AdminCommand::ListAccounts => {
+                let mut cursor: Option<String> = None;
+                loop {
+                    let mut q = vec![("limit", "100")];
+                    if let Some(c) = &cursor {
+                        q.push(("cursor", c));
+                    }
+                    let page = self.get("com.atproto.sync.listRepos", &q).await?;
+                    let repos = page["repos"].as_array().cloned().unwrap_or_default();
+                    for r in &repos {
+                        let did = r["did"].as_str().unwrap_or_default();
+                        let info = self.get("com.atproto.admin.getAccountInfo", &[("did", did)]).await?;
+                        let status = r["status"].as_str().unwrap_or("active");
+                        println!(
+                            "{did}\t{}\t{}\t{status}",
+                            info["handle"].as_str().unwrap_or("-"),
+                            info["email"].as_str().unwrap_or("-")
+                        );
+                    }
+                    cursor = page["cursor"].as_str().map(String::from);
+                    if cursor.is_none() || repos.is_empty() {
+                        break;
+                    }
+                }
+            }
+            AdminCommand::CreateAccount {
+                email,
+                handle,
+                password,
+            } => {
+                let describe = self.get("com.atproto.server.describeServer", &[]).await?;
+                let mut body = json!({"email": email, "handle": handle});
+                if describe["inviteCodeRequired"].as_bool().unwrap_or(false) {
+                    let code = self
+                        .post("com.atproto.server.createInviteCode", json!({"useCount": 1}))
+                        .await?;
+                    body["inviteCode"] = code["code"].clone();
+                }
+                let (password, generated) = match password {
+                    Some(p) => (p, false),
+                    None => (random_password(), true),
+                };
+                body["password"] = password.clone().into();
+                let out = self.post("com.atproto.server.createAccount", body).await?;
+                println!(
+                    "Account created: {} ({})",
+                    out["handle"].as_str().unwrap_or(""),
+                    out["did"].as_str().unwrap_or("")
+                );
+                if generated {
+                    println!("Password: {password}");
+                }
+            }
+            AdminCommand::DeleteAccount { did } => {
+                self.post("com.atproto.admin.deleteAccount", json!({"did": did}))
+                    .await?;
+                println!("{did} deleted");
+            }
+            AdminCommand::Takedown { did } => {
+                let r = format!("{}", crate::auth::now_secs());
+                self.post(
+                    "com.atproto.admin.updateSubjectStatus",
+                    json!({"subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did}, "takedown": {"applied": true, "ref": r}}),
+                )
+                .await?;
+                println!("{did} taken down");
+            }
+            AdminCommand::Untakedown { did } => {
+                self.post(
+                    "com.atproto.admin.updateSubjectStatus",
+                    json!({"subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did}, "takedown": {"applied": false}}),
+                )
+                .await?;
+                println!("{did} restored");
+            }
+            AdminCommand::ResetPassword { did, password } => {
+                let (password, generated) = match password {
+                    Some(p) => (p, false),
+                    None => (random_password(), true),
+                };
+                self.post(
+                    "com.atproto.admin.updateAccountPassword",
+                    json!({"did": did, "password": password}),
+                )
+                .await?;
+                println!("Password reset for {did}");
+                if generated {
+                    println!("New password: {password}");
+                }
+            }
+            AdminCommand::CreateInviteCode { uses } => {
+                let out = self
+                    .post("com.atproto.server.createInviteCode", json!({"useCount": uses}))
+                    .await?;
+                println!("{}", out["code"].as_str().unwrap_or_default());
+            }
+            AdminCommand::RequestCrawl { relays, hostname } => {
+                if relays.is_empty() {
+                    bail!("no relays given (pass hosts, or set PDS_CRAWLERS)");
+                }
+                for relay in relays {
+                    let base = if relay.starts_with("http") {
+                        relay.clone()
+                    } else {
+                        format!("https://{relay}")
+                    };
+                    let resp = self
+                        .http
+                        .post(format!(
+                            "{}/xrpc/com.atproto.sync.requestCrawl",
+                            base.trim_end_matches('/')
+                        ))
+                        .json(&json!({"hostname": hostname}))
+                        .send()
+                        .await?;
+                    println!("{relay}: {}", resp.status());
+                }
+            }
+        }
+        Ok(())
+    }
+}

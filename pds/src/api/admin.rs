@@ -1,0 +1,172 @@
+//! Operator endpoints (`com.atproto.admin.*`) behind basic auth `admin:PDS_ADMIN_PASSWORD`,
+//! used by `pds admin`.
+
+use atproto::xrpc::XrpcError;
+use rocksdb::WriteBatch;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::server::{account_event, invite_codes_json, set_status};
+use super::{internal, ok_empty, ok_json, Req, XrpcResult};
+use crate::state::AppState;
+use crate::store::accounts::Account;
+use crate::store::DbBlocks;
+
+fn account_info(s: &AppState, a: &Account) -> Result<Value, XrpcError> {
+    let invites = s.store.invite_codes_for(&a.did).map_err(internal)?;
+    let mut v = json!({
+        "did": a.did,
+        "handle": a.handle,
+        "email": a.email,
+        "indexedAt": a.created_at,
+        "invitesDisabled": false,
+        "invites": invite_codes_json(&invites),
+    });
+    if let Some(code) = &a.invite_code {
+        if let Some(c) = s.store.invite_code(code).map_err(internal)? {
+            v["invitedBy"] = invite_codes_json(&[c])[0].clone();
+        }
+    }
+    if a.status.as_deref() == Some("deactivated") {
+        v["deactivatedAt"] = a.created_at.clone().into();
+    }
+    Ok(v)
+}
+
+fn find(s: &AppState, did: &str) -> Result<Account, XrpcError> {
+    s.store
+        .account(did)
+        .map_err(internal)?
+        .ok_or_else(|| XrpcError::not_found("Account not found"))
+}
+
+pub async fn get_account_info(s: &AppState, req: &Req) -> XrpcResult {
+    s.auth.admin(&req.headers)?;
+    let account = find(s, req.params.required("did")?)?;
+    ok_json(account_info(s, &account)?)
+}
+
+pub async fn get_account_infos(s: &AppState, req: &Req) -> XrpcResult {
+    s.auth.admin(&req.headers)?;
+    let mut infos = Vec::new();
+    for did in req.params.all("dids") {
+        if let Some(a) = s.store.account(did).map_err(internal)? {
+            infos.push(account_info(s, &a)?);
+        }
+    }
+    ok_json(json!({"infos": infos}))
+}
+
+#[derive(Deserialize)]
+struct DidInput {
+    did: String,
+}
+
+/// Removes the account, its repository, records index and blobs; emits `#account deleted`.
+pub async fn delete_account(s: &AppState, req: &Req) -> XrpcResult {
+    s.auth.admin(&req.headers)?;
+    let input: DidInput = req.json()?;
+    let account = find(s, &input.did)?;
+    let did = account.did.clone();
+    let mut batch = WriteBatch::default();
+    DbBlocks::new(s.store.db.clone(), &did).delete_all(&mut batch);
+    s.store.index_delete_all(&mut batch, &did);
+    batch.delete_cf(s.store.cf(crate::store::CF_REPOS), &did);
+    for (cid, _) in s.store.list_blobs(&did, None, usize::MAX).map_err(internal)? {
+        s.store.delete_blob(&mut batch, &did, &cid);
+    }
+    s.store.delete_account(&mut batch, &account);
+    s.store
+        .commit(batch, vec![account_event(&did, false, Some("deleted"))])
+        .await
+        .map_err(internal)?;
+    s.repos.forget(&did).await;
+    let _ = tokio::fs::remove_dir_all(s.config.blobstore_location.join(&did)).await;
+    tracing::info!(%did, "account deleted");
+    ok_empty()
+}
+
+#[derive(Deserialize)]
+struct PasswordInput {
+    did: String,
+    password: String,
+}
+
+pub async fn update_account_password(s: &AppState, req: &Req) -> XrpcResult {
+    s.auth.admin(&req.headers)?;
+    let input: PasswordInput = req.json()?;
+    let account = find(s, &input.did)?;
+    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&input.password))
+        .await
+        .map_err(internal)?;
+    let mut updated = account.clone();
+    updated.password_hash = hash;
+    let mut batch = WriteBatch::default();
+    s.store.put_account(&mut batch, &updated, Some(&account));
+    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    ok_empty()
+}
+
+fn subject_did(subject: &Value) -> Result<&str, XrpcError> {
+    subject
+        .get("did")
+        .and_then(Value::as_str)
+        .ok_or_else(|| XrpcError::invalid_request("Only repoRef subjects are supported"))
+}
+
+/// Takedown (and reversal) of an account: `takedown.applied` sets status `takendown`.
+pub async fn update_subject_status(s: &AppState, req: &Req) -> XrpcResult {
+    s.auth.admin(&req.headers)?;
+    let input: Value = req.json()?;
+    let subject = input
+        .get("subject")
+        .ok_or_else(|| XrpcError::invalid_request("Input must have the property \"subject\""))?;
+    let account = find(s, subject_did(subject)?)?;
+    if let Some(takedown) = input.get("takedown") {
+        let applied = takedown.get("applied").and_then(Value::as_bool).unwrap_or(false);
+        match (applied, account.status.as_deref()) {
+            (true, Some("takendown")) | (false, None) | (false, Some("deactivated")) => {}
+            (true, _) => set_status(s, &account, Some("takendown")).await?,
+            (false, Some(_)) => set_status(s, &account, None).await?,
+        }
+    }
+    ok_json(json!({"subject": subject, "takedown": input.get("takedown")}))
+}
+
+pub async fn get_subject_status(s: &AppState, req: &Req) -> XrpcResult {
+    s.auth.admin(&req.headers)?;
+    let did = req.params.required("did")?;
+    let account = find(s, did)?;
+    ok_json(json!({
+        "subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did},
+        "takedown": {"applied": account.status.as_deref() == Some("takendown")},
+    }))
+}
+
+#[derive(Deserialize)]
+struct DisableInput {
+    #[serde(default)]
+    codes: Vec<String>,
+    #[serde(default)]
+    accounts: Vec<String>,
+}
+
+pub async fn disable_invite_codes(s: &AppState, req: &Req) -> XrpcResult {
+    s.auth.admin(&req.headers)?;
+    let input: DisableInput = req.json()?;
+    let mut batch = WriteBatch::default();
+    for code in &input.codes {
+        if let Some(mut c) = s.store.invite_code(code).map_err(internal)? {
+            c.disabled = true;
+            s.store.put_invite_code(&mut batch, &c);
+        }
+    }
+    for account in &input.accounts {
+        for mut c in s.store.invite_codes_for(account).map_err(internal)? {
+            c.disabled = true;
+            s.store.put_invite_code(&mut batch, &c);
+        }
+    }
+    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    ok_empty()
+}

@@ -1,0 +1,106 @@
+//! Group commit: one thread writes queued batches in order and syncs the write-ahead log once
+//! per group, so concurrent writers share an fsync instead of paying one each.
+//!
+//! Each batch but the last of a group is written with `sync = false`; the last with
+//! `sync = true`, which makes the whole log up to it durable. Only then are the group's
+//! writers acknowledged and their events published (in order, by [`super::Sequencer`]'s hook).
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+
+use rocksdb::{WriteBatch, WriteOptions, DB};
+use tokio::sync::oneshot;
+
+/// Called on the committer thread after a group is durable, with each batch's payload, in order.
+pub type AfterSync = Box<dyn FnMut(Vec<Published>) + Send>;
+
+/// What a batch publishes once durable: its `(seq, time_ms, frame)` events.
+pub type Published = Vec<(u64, u64, Arc<Vec<u8>>)>;
+
+struct Job {
+    batch: WriteBatch,
+    publish: Published,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Handle to the committer thread.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Job>,
+    hook: Arc<std::sync::Mutex<Option<AfterSync>>>,
+}
+
+const MAX_GROUP: usize = 512;
+
+impl Committer {
+    pub fn start(db: Arc<DB>) -> Committer {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let hook: Arc<std::sync::Mutex<Option<AfterSync>>> = Arc::default();
+        let h = hook.clone();
+        thread::Builder::new()
+            .name("pds-committer".into())
+            .spawn(move || run(db, rx, h))
+            .expect("spawn committer thread");
+        Committer { tx, hook }
+    }
+
+    /// Installs the function that publishes events after each durable group.
+    pub fn set_after_sync(&self, f: AfterSync) {
+        *self.hook.lock().unwrap() = Some(f);
+    }
+
+    /// Queues a batch; the receiver resolves once it is durable (or failed).
+    pub fn submit(&self, batch: WriteBatch, publish: Published) -> Result<oneshot::Receiver<Result<(), String>>, ()> {
+        let (done, rx) = oneshot::channel();
+        self.tx.send(Job { batch, publish, done }).map_err(|_| ())?;
+        Ok(rx)
+    }
+}
+
+fn run(db: Arc<DB>, rx: mpsc::Receiver<Job>, hook: Arc<std::sync::Mutex<Option<AfterSync>>>) {
+    let mut nosync = WriteOptions::default();
+    nosync.set_sync(false);
+    let mut sync = WriteOptions::default();
+    sync.set_sync(true);
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        let n = group.len();
+        let mut result: Result<(), String> = Ok(());
+        let mut acks = Vec::with_capacity(n);
+        let mut publish = Vec::with_capacity(n);
+        for (i, job) in group.into_iter().enumerate() {
+            let opts = if i + 1 == n { &sync } else { &nosync };
+            if result.is_ok() {
+                if let Err(e) = db.write_opt(job.batch, opts) {
+                    result = Err(e.to_string());
+                }
+            }
+            acks.push(job.done);
+            publish.push(job.publish);
+        }
+        if result.is_ok() && n > 0 {
+            // The last write synced the log; nothing else to do. (If it failed, an earlier
+            // unsynced write may be visible but is not acknowledged.)
+        }
+        metrics::histogram!("pds_commit_group_size").record(n as f64);
+        metrics::histogram!("pds_commit_group_seconds").record(started.elapsed().as_secs_f64());
+        if result.is_ok() {
+            if let Some(f) = hook.lock().unwrap().as_mut() {
+                f(publish);
+            }
+        } else {
+            tracing::error!(error = ?result, batches = n, "group commit failed");
+        }
+        for ack in acks {
+            let _ = ack.send(result.clone());
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Downstream `com.atproto.sync.subscribeRepos`. Each consumer replays from its cursor by
+//! reading the log in batches, then follows the head: the same loop serves replay and live,
+//! so there is no gap or duplicate at the switch-over. Memory per consumer is one batch plus
+//! the socket's bounded write buffer; a consumer that lags more than `max_consumer_lag`
+//! events, falls out of retention, or does not take a frame within `consumer_send_timeout`
+//! gets a `ConsumerTooSlow` error frame and is disconnected.
+
+use std::sync::Arc;
+
+use atproto::firehose::{ErrorFrame, InfoEvent, SubscribeReposFrame};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+
+use crate::relay::Relay;
+
+const BATCH: usize = 256;
+/// Socket write buffer limit per consumer.
+pub(super) const MAX_WRITE_BUFFER: usize = 8 << 20;
+
+#[derive(Deserialize)]
+pub struct Params {
+    cursor: Option<i64>,
+}
+
+pub async fn subscribe_repos(State(relay): State<Arc<Relay>>, Query(p): Query<Params>, ws: WebSocketUpgrade) -> Response {
+    ws.max_write_buffer_size(MAX_WRITE_BUFFER).on_upgrade(move |socket| serve(relay, socket, p.cursor))
+}
+
+fn error_frame(error: &str, message: &str) -> Message {
+    Message::Binary(SubscribeReposFrame::Error(ErrorFrame { error: error.into(), message: Some(message.into()) }).encode().into())
+}
+
+/// Where a consumer starts: `Ok(seq)` to send events after `seq`, with an optional #info.
+pub(super) enum Start {
+    After(u64, Option<&'static str>),
+    Future,
+}
+
+pub(super) fn start_position(relay: &Relay, cursor: Option<i64>) -> Start {
+    let head = relay.log.head();
+    match cursor {
+        None => Start::After(head, None),
+        Some(c) if c > head as i64 => Start::Future,
+        Some(c) => {
+            let c = c.max(0) as u64;
+            let first = relay.log.first();
+            if c + 1 < first {
+                // Events after the cursor were pruned: start at the oldest we have.
+                Start::After(first - 1, Some("OutdatedCursor"))
+            } else {
+                Start::After(c, None)
+            }
+        }
+    }
+}
+
+async fn serve(relay: Arc<Relay>, socket: WebSocket, cursor: Option<i64>) {
+    let (mut sink, mut stream) = socket.split();
+    let mut pos = match start_position(&relay, cursor) {
+        Start::Future => {
+            let _ = sink.send(error_frame("FutureCursor", "cursor is ahead of the relay's sequence")).await;
+            let _ = sink.close().await;
+            return;
+        }
+        Start::After(pos, info) => {
+            if let Some(name) = info {
+                let frame = SubscribeReposFrame::Info(InfoEvent { name: name.into(), message: Some("cursor is older than the retained window; replaying from the oldest event".into()) });
+                if sink.send(Message::Binary(frame.encode().into())).await.is_err() {
+                    return;
+                }
+            }
+            pos
+        }
+    };
+    metrics::gauge!("relay_consumers").increment(1.0);
+    let _guard = Guard;
+    let mut head_rx = relay.log.subscribe();
+    // Watch the read half for the consumer closing.
+    let (closed_tx, mut closed_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+        let _ = closed_tx.send(());
+    });
+    let timeout = relay.config.consumer_send_timeout;
+    loop {
+        head_rx.borrow_and_update();
+        loop {
+            let head = relay.log.head();
+            if pos >= head {
+                break;
+            }
+            let lag = head - pos;
+            metrics::histogram!("relay_consumer_lag_events").record(lag as f64);
+            if lag > relay.config.max_consumer_lag || pos + 1 < relay.log.first() {
+                too_slow(&mut sink).await;
+                return;
+            }
+            let batch = match relay.log.read_after(pos, BATCH) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the log failed");
+                    let _ = sink.send(error_frame("InternalError", "log read failed")).await;
+                    return;
+                }
+            };
+            if batch.first().is_some_and(|e| e.seq != pos + 1) {
+                // Pruned under us.
+                too_slow(&mut sink).await;
+                return;
+            }
+            for ev in batch {
+                match tokio::time::timeout(timeout, sink.send(Message::Binary(ev.frame))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        too_slow(&mut sink).await;
+                        return;
+                    }
+                }
+                pos = ev.seq;
+                metrics::counter!("relay_events_out_total").increment(1);
+            }
+        }
+        tokio::select! {
+            changed = head_rx.changed() => if changed.is_err() { return },
+            _ = &mut closed_rx => return,
+        }
+    }
+}
+
+struct Guard;
+impl Drop for Guard {
+    fn drop(&mut self) {
+        metrics::gauge!("relay_consumers").decrement(1.0);
+    }
+}
+
+async fn too_slow<S: futures::Sink<Message> + Unpin>(sink: &mut S) {
+    metrics::counter!("relay_consumers_too_slow_total").increment(1);
+    let send = sink.send(error_frame("ConsumerTooSlow", "consumer fell too far behind"));
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), send).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.close()).await;
+}

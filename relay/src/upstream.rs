@@ -1,0 +1,127 @@
+//! One task per upstream host: subscribes to its `com.atproto.sync.subscribeRepos`, resuming
+//! from the stored cursor, feeds every frame to [`Relay::ingest`], applies the host's event
+//! rate limit by back-pressure (reading slower, never dropping), and reconnects with
+//! exponential backoff after errors, error frames and disconnects.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio_tungstenite_axum::tungstenite::Message;
+
+use crate::ingest::{HostCtx, Ingested};
+use crate::relay::Relay;
+use crate::store::HostStatus;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+const MAX_FRAME: usize = 8 << 20;
+
+/// A token bucket holding at most one second of events.
+struct RateLimiter {
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    async fn acquire(&mut self, rate: u32) {
+        let rate = rate.max(1) as f64;
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(rate);
+        self.last = now;
+        if self.tokens < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - self.tokens) / rate);
+            metrics::counter!("relay_host_throttled_total").increment(1);
+            tokio::time::sleep(wait).await;
+            self.tokens = 1.0;
+            self.last = Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
+}
+
+fn set_status(ctx: &HostCtx, status: HostStatus) {
+    let mut st = ctx.state.lock().unwrap();
+    if st.status != HostStatus::Banned {
+        st.status = status;
+    }
+}
+
+pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
+    let mut backoff = Duration::from_millis(250);
+    let mut limiter = RateLimiter { tokens: 0.0, last: Instant::now() };
+    loop {
+        let (ssl, cursor) = {
+            let st = ctx.state.lock().unwrap();
+            if st.status == HostStatus::Banned {
+                return;
+            }
+            (st.ssl, st.cursor)
+        };
+        let scheme = if ssl { "wss" } else { "ws" };
+        let mut url = format!("{scheme}://{}/xrpc/com.atproto.sync.subscribeRepos", ctx.hostname);
+        if cursor > 0 {
+            url.push_str(&format!("?cursor={cursor}"));
+        }
+        let config = tokio_tungstenite_axum::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(MAX_FRAME))
+            .max_frame_size(Some(MAX_FRAME));
+        match tokio_tungstenite_axum::connect_async_with_config(&url, Some(config), false).await {
+            Ok((mut ws, _)) => {
+                tracing::info!(host = %ctx.hostname, cursor, "connected upstream");
+                metrics::counter!("relay_upstream_connects_total", "host" => ctx.hostname.clone()).increment(1);
+                set_status(&ctx, HostStatus::Active);
+                let mut last_persist = Instant::now();
+                while let Some(msg) = ws.next().await {
+                    let data = match msg {
+                        Ok(Message::Binary(data)) => data,
+                        Ok(Message::Text(_)) => {
+                            metrics::counter!("relay_events_dropped_total", "reason" => "malformed").increment(1);
+                            continue;
+                        }
+                        Ok(Message::Close(_)) => break,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::info!(host = %ctx.hostname, error = %e, "upstream read error");
+                            break;
+                        }
+                    };
+                    backoff = Duration::from_millis(250);
+                    let limits = relay.limits();
+                    if limits.enabled {
+                        let rate = ctx.state.lock().unwrap().rate_limit.unwrap_or(limits.events_per_sec);
+                        limiter.acquire(rate).await;
+                    }
+                    match relay.ingest(&ctx, &data).await {
+                        Ok(Ingested::UpstreamError(name)) => {
+                            tracing::warn!(host = %ctx.hostname, error = %name, "upstream error frame");
+                            metrics::counter!("relay_upstream_error_frames_total", "error" => name).increment(1);
+                            break;
+                        }
+                        Ok(_) | Err(_) => {}
+                    }
+                    if last_persist.elapsed() > Duration::from_secs(1) {
+                        persist(&relay, &ctx);
+                        last_persist = Instant::now();
+                    }
+                }
+                persist(&relay, &ctx);
+                tracing::info!(host = %ctx.hostname, "upstream disconnected");
+            }
+            Err(e) => {
+                tracing::info!(host = %ctx.hostname, error = %e, "upstream connect failed");
+                set_status(&ctx, HostStatus::Offline);
+            }
+        }
+        metrics::counter!("relay_upstream_disconnects_total", "host" => ctx.hostname.clone()).increment(1);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Saves the host's cursor (advanced by dropped events too, which the log did not write).
+fn persist(relay: &Relay, ctx: &HostCtx) {
+    let snapshot = ctx.state.lock().unwrap().clone();
+    if let Err(e) = relay.log.store().put_host(&snapshot) {
+        tracing::error!(host = %ctx.hostname, error = %e, "saving host state failed");
+    }
+}

@@ -2,7 +2,7 @@
 //! accepts, exports as a CAR that loads back identically, and refuses invalid writes whole.
 
 use atproto::blockstore::{BlockSink, MemoryBlockStore};
-use atproto::firehose::{verify_commit, verify_sync, CommitEvent, RepoOp, SubscribeReposFrame, SyncEvent};
+use atproto::firehose::{verify_commit, verify_sync, CommitEvent, SubscribeReposFrame, SyncEvent};
 use atproto::keys::{KeyType, Keypair};
 use atproto::repo::{CommitData, Repo, RecordWrite};
 use atproto::syntax::Tid;
@@ -15,25 +15,8 @@ fn record(text: &str) -> Ipld {
     .unwrap()
 }
 
-fn event(seq: i64, did: &str, c: &CommitData) -> CommitEvent {
-    CommitEvent {
-        seq,
-        rebase: false,
-        too_big: false,
-        repo: did.into(),
-        commit: c.cid,
-        rev: c.commit.rev.clone(),
-        since: c.since.clone(),
-        blocks: c.car_slice(),
-        ops: c
-            .ops
-            .iter()
-            .map(|op| RepoOp { action: op.action.as_str().into(), path: op.path.clone(), cid: op.cid, prev: op.prev })
-            .collect(),
-        blobs: vec![],
-        prev_data: c.prev_data,
-        time: "2026-11-21T12:00:00.000Z".into(),
-    }
+fn event(seq: i64, c: &CommitData) -> CommitEvent {
+    c.commit_event(seq, "2026-11-21T12:00:00.000Z".into(), vec![])
 }
 
 fn store_blocks(store: &mut MemoryBlockStore, c: &CommitData) {
@@ -87,7 +70,7 @@ fn written_commits_verify_and_export() {
         }
         let commit = repo.apply_writes(&writes, &key, Tid::now().as_str()).unwrap();
         store_blocks(&mut all, &commit);
-        let evt = event(seq, did, &commit);
+        let evt = event(seq, &commit);
         seq += 1;
         // Through the wire format and back, then verified like a relay would.
         let frame = SubscribeReposFrame::Commit(evt).encode();

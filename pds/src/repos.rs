@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use atproto::firehose::{CommitEvent, RepoOp, SubscribeReposFrame};
+use atproto::firehose::SubscribeReposFrame;
 use atproto::keys::Keypair;
 use atproto::repo::{CommitData, RecordWrite, Repo, RepoError};
 use atproto::syntax::{Tid, TidGenerator};
@@ -259,29 +259,8 @@ impl Repos {
 
 /// The `#commit` event for `data`, as relays verify it.
 fn commit_event(did: &str, data: &CommitData, blobs: Vec<Cid>) -> EventBody {
-    let event = CommitEvent {
-        seq: 0,
-        rebase: false,
-        too_big: false,
-        repo: did.into(),
-        commit: data.cid,
-        rev: data.commit.rev.clone(),
-        since: data.since.clone(),
-        blocks: data.car_slice(),
-        ops: data
-            .ops
-            .iter()
-            .map(|op| RepoOp {
-                action: op.action.as_str().into(),
-                path: op.path.clone(),
-                cid: op.cid,
-                prev: op.prev,
-            })
-            .collect(),
-        blobs,
-        prev_data: data.prev_data,
-        time: now_iso(),
-    };
+    debug_assert_eq!(data.commit.did, did);
+    let event = data.commit_event(0, now_iso(), blobs);
     Box::new(move |seq| {
         let mut event = event;
         event.seq = seq;

@@ -107,6 +107,33 @@ impl CommitData {
     pub fn car_slice(&self) -> Vec<u8> {
         crate::car::write(&[self.cid], self.relevant_blocks.iter().map(|(c, b)| (c, b.as_ref())))
     }
+
+    /// The `#commit` firehose event for this commit (Sync 1.1: `prevData`, `prev` on ops).
+    pub fn commit_event(&self, seq: i64, time: String, blobs: Vec<Cid>) -> crate::firehose::CommitEvent {
+        crate::firehose::CommitEvent {
+            seq,
+            rebase: false,
+            too_big: false,
+            repo: self.commit.did.clone(),
+            commit: self.cid,
+            rev: self.commit.rev.clone(),
+            since: self.since.clone(),
+            blocks: self.car_slice(),
+            ops: self
+                .ops
+                .iter()
+                .map(|op| crate::firehose::RepoOp {
+                    action: op.action.as_str().into(),
+                    path: op.path.clone(),
+                    cid: op.cid,
+                    prev: op.prev,
+                })
+                .collect(),
+            blobs,
+            prev_data: self.prev_data,
+            time,
+        }
+    }
 }
 
 /// A repository at one commit.

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use atproto::firehose::{AccountEvent, CommitEvent, IdentityEvent, RepoOp, SubscribeReposFrame};
+use atproto::firehose::{AccountEvent, IdentityEvent, SubscribeReposFrame};
 use atproto::repo::{RecordWrite, RepoError};
 use atproto::syntax::Tid;
 use bytes::Bytes;
@@ -228,24 +228,7 @@ impl Shard {
                 OpKind::Update => {}
             }
         }
-        let evt = CommitEvent {
-            seq: plan.seq,
-            rebase: false,
-            too_big: false,
-            repo: ctx.dids[account].clone(),
-            commit: data.cid,
-            rev: rev.to_string(),
-            since: data.since.clone(),
-            blocks: data.car_slice(),
-            ops: data
-                .ops
-                .iter()
-                .map(|o| RepoOp { action: o.action.as_str().into(), path: o.path.clone(), cid: o.cid, prev: o.prev })
-                .collect(),
-            blobs: vec![],
-            prev_data: data.prev_data,
-            time: plan.time.clone(),
-        };
+        let evt = data.commit_event(plan.seq, plan.time.clone(), vec![]);
         let kind = EmittedKind::Commit { op, collection: if op == OpKind::Update { Collection::Profile } else { collection } };
         Ok(emitted(kind, SubscribeReposFrame::Commit(evt)))
     }

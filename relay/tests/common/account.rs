@@ -3,7 +3,7 @@
 
 use atproto::blockstore::MemoryBlockStore;
 use atproto::did_doc::DidDocument;
-use atproto::firehose::{AccountEvent, CommitEvent, IdentityEvent, RepoOp, SubscribeReposFrame, SyncEvent};
+use atproto::firehose::{AccountEvent, CommitEvent, IdentityEvent, SubscribeReposFrame, SyncEvent};
 use atproto::keys::{KeyType, Keypair};
 use atproto::repo::{CommitData, RecordWrite, Repo};
 use atproto::syntax::TidGenerator;
@@ -75,20 +75,8 @@ impl Account {
 }
 
 pub fn commit_event(did: &str, c: &CommitData) -> CommitEvent {
-    CommitEvent {
-        seq: 0,
-        rebase: false,
-        too_big: false,
-        repo: did.into(),
-        commit: c.cid,
-        rev: c.commit.rev.clone(),
-        since: c.since.clone(),
-        blocks: c.car_slice(),
-        ops: c.ops.iter().map(|op| RepoOp { action: op.action.as_str().into(), path: op.path.clone(), cid: op.cid, prev: op.prev }).collect(),
-        blobs: vec![],
-        prev_data: c.prev_data,
-        time: TIME.into(),
-    }
+    debug_assert_eq!(c.commit.did, did);
+    c.commit_event(0, TIME.into(), vec![])
 }
 
 pub fn commit_frame(seq: i64, mut e: CommitEvent) -> Vec<u8> {

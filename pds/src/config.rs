@@ -34,6 +34,18 @@ pub struct Config {
     pub create_session_limit: u32,
     /// `PDS_RATE_LIMIT_CREATE_ACCOUNT` per 5 minutes per IP; 0 disables.
     pub create_account_limit: u32,
+    /// `PDS_EMAIL_SMTP_URL` (`smtp://user:pass@host:587`, `smtps://…`); without it, mail is
+    /// written to `<data>/mail-outbox/` for the operator to read.
+    pub email_smtp_url: Option<String>,
+    /// `PDS_EMAIL_FROM_ADDRESS`; defaults to `noreply@<hostname>`.
+    pub email_from_address: String,
+    /// `PDS_BLOB_GRACE_PERIOD_MS`: how long an uploaded blob may stay unreferenced by any
+    /// record before it is deleted (default one hour).
+    pub blob_grace_period_ms: u64,
+    /// `PDS_LEXICON_DIRECTORY`: Lexicon schemas (`com/atproto/...json`, `app/bsky/...json`)
+    /// records are validated against. Without it, every record is stored with
+    /// `validationStatus: unknown`.
+    pub lexicon_directory: Option<PathBuf>,
 }
 
 /// A service the PDS talks to: its URL and DID.
@@ -118,6 +130,7 @@ impl Config {
         let repo_backfill_limit_ms = num("PDS_REPO_BACKFILL_LIMIT_MS", 24 * 60 * 60 * 1000);
         let create_session_limit = num("PDS_RATE_LIMIT_CREATE_SESSION", 30) as u32;
         let create_account_limit = num("PDS_RATE_LIMIT_CREATE_ACCOUNT", 100) as u32;
+        let blob_grace_period_ms = num("PDS_BLOB_GRACE_PERIOD_MS", 60 * 60 * 1000);
         let flag = |k: &str, default: bool| get(k).map_or(default, |v| matches!(v, "true" | "1" | "yes"));
         let list = |k: &str| -> Vec<String> {
             get(k)
@@ -177,7 +190,6 @@ impl Config {
         Ok(Config {
             blobstore_location: blob_dir.unwrap_or_else(|| data_directory.join("blocks")),
             data_directory,
-            hostname,
             port: port as u16,
             blob_upload_limit,
             jwt_secret,
@@ -196,6 +208,14 @@ impl Config {
             dev_mode: flag("PDS_DEV_MODE", false),
             create_session_limit,
             create_account_limit,
+            email_smtp_url: get("PDS_EMAIL_SMTP_URL").map(String::from),
+            email_from_address: get("PDS_EMAIL_FROM_ADDRESS").map_or_else(
+                || format!("noreply@{}", hostname.split(':').next().unwrap_or_default()),
+                String::from,
+            ),
+            blob_grace_period_ms,
+            lexicon_directory: get("PDS_LEXICON_DIRECTORY").map(PathBuf::from),
+            hostname,
         })
     }
 

@@ -60,8 +60,13 @@ enum Command {
 enum PlcCommand {
     /// Serve a did:plc directory (GET /{did}, /{did}/log, /log/audit, /log/last, /data, POST /{did}, /_health).
     Serve {
+        /// TCP port to listen on (0 picks a free one).
         #[arg(long, default_value_t = 2582)]
         port: u16,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// Directory holding the directory's RocksDB database (created if missing).
         #[arg(long)]
         data: PathBuf,
     },
@@ -97,12 +102,13 @@ async fn main() -> anyhow::Result<()> {
             server.shutdown().await;
         }
         Command::Plc {
-            command: PlcCommand::Serve { port, data },
+            command: PlcCommand::Serve { port, bind, data },
         } => {
             init_logs();
-            let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
+            let addr = SocketAddr::new(bind, port);
+            let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("binding port {port}"))?;
+                .with_context(|| format!("binding {addr}"))?;
             plc::serve(listener, data).await?;
         }
         Command::Admin {

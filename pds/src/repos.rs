@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use atproto::blockstore::BlockStore;
 use atproto::firehose::SubscribeReposFrame;
 use atproto::keys::Keypair;
 use atproto::repo::{CommitData, RecordWrite, Repo, RepoError};
@@ -46,6 +47,8 @@ type Slot = Arc<Mutex<Option<Repo<DbBlocks>>>>;
 
 pub struct Repos {
     store: Arc<Store>,
+    /// `PDS_BLOBSTORE_DISK_LOCATION`: blobs no record references any more are removed.
+    blob_dir: std::path::PathBuf,
     tids: TidGenerator,
     slots: std::sync::Mutex<HashMap<String, Slot>>,
 }
@@ -58,9 +61,10 @@ pub fn now_iso() -> String {
 }
 
 impl Repos {
-    pub fn new(store: Arc<Store>) -> Repos {
+    pub fn new(store: Arc<Store>, blob_dir: std::path::PathBuf) -> Repos {
         Repos {
             store,
+            blob_dir,
             tids: TidGenerator::new(),
             slots: Default::default(),
         }
@@ -194,16 +198,18 @@ impl Repos {
                 None => self.store.index_delete(&mut batch, did, &op.path),
             }
         }
-        for (path, cid) in &blob_refs {
-            let key = cid.to_string();
-            if let Some(mut meta) = self.store.blob(did, &key)? {
-                if !meta.refs.contains(path) {
-                    meta.refs.push(path.clone());
-                }
-                meta.rev.get_or_insert_with(|| rev.clone());
-                self.store.put_blob(&mut batch, did, &key, &meta);
+        // Records replaced or deleted release the blobs they referenced.
+        let mut released = Vec::new();
+        for op in &data.ops {
+            if let Some(prev) = op.prev {
+                let bytes = repo.store().require(&prev).map_err(RepoError::from)?;
+                let old = atproto::cbor::decode_value(&bytes).map_err(|e| RepoError::Record(op.path.clone(), e))?;
+                let mut found = Vec::new();
+                collect_blobs(&old, &mut found);
+                released.extend(found.into_iter().map(|c| (op.path.clone(), c)));
             }
         }
+        let unreferenced = self.store.move_blob_refs(&mut batch, did, &released, &blob_refs, &rev)?;
         self.store.put_json(
             &mut batch,
             CF_REPOS,
@@ -218,6 +224,9 @@ impl Repos {
         if let Err(e) = result {
             *guard = None;
             return Err(e.into());
+        }
+        for cid in unreferenced {
+            crate::blob_gc::remove_file(&self.blob_dir, did, &cid).await;
         }
         metrics::counter!("pds_repo_commits_total").increment(1);
         metrics::histogram!("pds_repo_write_seconds").record(started.elapsed().as_secs_f64());
@@ -240,8 +249,13 @@ impl Repos {
 
     /// Drops `did`'s cached repository (after deletion or import).
     pub async fn forget(&self, did: &str) {
-        let slot = self.slot(did);
-        *slot.lock().await = None;
+        *self.exclusive(did).await = None;
+    }
+
+    /// Holds `did`'s write lock: no write to the repository runs until the guard is dropped.
+    /// Whoever replaces or removes the repository on disk sets the guard to `None`.
+    pub async fn exclusive(&self, did: &str) -> tokio::sync::OwnedMutexGuard<Option<Repo<DbBlocks>>> {
+        self.slot(did).lock_owned().await
     }
 
     fn load(&self, did: &str) -> Result<Repo<DbBlocks>, WriteError> {

@@ -23,6 +23,8 @@ pub struct AppState {
     pub plc: plc::PlcClient,
     pub resolver: plc::Resolver,
     pub http: reqwest::Client,
+    pub mailer: crate::mailer::Mailer,
+    pub lexicons: atproto::lexicon::Lexicons,
     pub metrics: PrometheusHandle,
     pub session_limiter: RateLimiter,
     pub account_limiter: RateLimiter,
@@ -55,6 +57,7 @@ pub struct Server {
     pub state: Arc<AppState>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    blob_gc: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -66,6 +69,7 @@ impl Server {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(());
         let _ = self.task.await;
+        self.blob_gc.abort();
     }
 }
 
@@ -83,12 +87,14 @@ impl AppState {
         let window = Duration::from_secs(5 * 60);
         Ok(Arc::new(AppState {
             auth: Auth::new(&config.jwt_secret, &config.service_did(), &config.admin_password),
-            repos: Repos::new(store.clone()),
+            repos: Repos::new(store.clone(), config.blobstore_location.clone()),
             session_limiter: RateLimiter::new(config.create_session_limit, window),
             account_limiter: RateLimiter::new(config.create_account_limit, window),
             metrics: metrics_handle(),
             last_crawl: AtomicU64::new(0),
             account_lock: Default::default(),
+            mailer: crate::mailer::Mailer::from_config(&config)?,
+            lexicons: crate::lexicons::load(config.lexicon_directory.as_deref())?,
             me: OnceLock::new(),
             store,
             plc,
@@ -150,11 +156,13 @@ pub async fn spawn(config: Config, listener: TcpListener) -> anyhow::Result<Serv
             .await
     });
     state.notify_crawlers();
+    let blob_gc = crate::blob_gc::spawn(state.clone());
     tracing::info!(%addr, hostname = %state.config.hostname, "PDS listening");
     Ok(Server {
         addr,
         state,
         shutdown: tx,
         task,
+        blob_gc,
     })
 }

@@ -182,7 +182,7 @@ async fn account_life() {
         )
         .await
         .ok();
-    assert_eq!(post["validationStatus"], "unknown");
+    assert_eq!(post["validationStatus"], "valid");
     let post_uri = post["uri"].as_str().unwrap().to_string();
     let post_cid = post["cid"].as_str().unwrap().to_string();
     let post_rkey = post_uri.rsplit('/').next().unwrap().to_string();
@@ -220,6 +220,46 @@ async fn account_life() {
     c.post("com.atproto.repo.createRecord", Auth::Bearer(&bob_access), wrong_type)
         .await
         .err(400, "InvalidRequest");
+
+    // --- Lexicon validation, as the reference applies it
+    let write = |collection: &str, rkey: Option<&str>, record: serde_json::Value, validate: Option<bool>| {
+        let mut b = json!({"repo": bob_did, "collection": collection, "record": record});
+        if let Some(r) = rkey {
+            b["rkey"] = r.into();
+        }
+        if let Some(v) = validate {
+            b["validate"] = v.into();
+        }
+        b
+    };
+    let long_post = json!({"text": "x".repeat(301), "createdAt": "2026-11-21T12:00:00.000Z"});
+    let refused = c
+        .post("com.atproto.repo.createRecord", Auth::Bearer(&bob_access), write("app.bsky.feed.post", None, long_post, None))
+        .await
+        .err(400, "InvalidRecord");
+    assert!(refused.body["message"].as_str().unwrap().contains("Record/text"), "{:?}", refused.body);
+    let undated = json!({"text": "no date"});
+    c.post("com.atproto.repo.createRecord", Auth::Bearer(&bob_access), write("app.bsky.feed.post", None, undated.clone(), Some(true)))
+        .await
+        .err(400, "InvalidRecord");
+    let unvalidated = c
+        .post("com.atproto.repo.createRecord", Auth::Bearer(&bob_access), write("app.bsky.feed.post", None, undated, Some(false)))
+        .await
+        .ok();
+    assert!(unvalidated.get("validationStatus").is_none(), "{unvalidated}");
+    let custom = json!({"anything": [1, 2, 3]});
+    let stored = c
+        .post("com.atproto.repo.createRecord", Auth::Bearer(&bob_access), write("coop.example.note", None, custom.clone(), None))
+        .await
+        .ok();
+    assert_eq!(stored["validationStatus"], "unknown");
+    c.post("com.atproto.repo.createRecord", Auth::Bearer(&bob_access), write("coop.example.note", None, custom, Some(true)))
+        .await
+        .err(400, "InvalidRequest");
+    let profile = json!({"displayName": "Bob"});
+    c.post("com.atproto.repo.putRecord", Auth::Bearer(&bob_access), write("app.bsky.actor.profile", Some("other"), profile, None))
+        .await
+        .err(400, "InvalidRecord");
 
     // --- more posts, listing with cursors in both directions
     for i in 0..5 {
@@ -361,7 +401,7 @@ async fn account_life() {
         .await
         .ok();
     let failing = json!({"repo": alice_did, "writes": [
-        {"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "rkey": "3aaaaaaaaaaaa", "value": {"text": "x"}},
+        {"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "rkey": "3aaaaaaaaaaaa", "value": {"text": "x", "createdAt": "2026-11-21T12:00:00.000Z"}},
         {"$type": "com.atproto.repo.applyWrites#delete", "collection": "app.bsky.feed.post", "rkey": "3zzzzzzzzzzzz"},
     ]});
     c.post("com.atproto.repo.applyWrites", Auth::Bearer(&access), failing)
@@ -387,7 +427,7 @@ async fn account_life() {
     .err(400, "RecordNotFound");
     let batch = json!({"repo": alice_did, "writes": [
         {"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.actor.profile", "rkey": "self", "value": {"displayName": "Alice"}},
-        {"$type": "com.atproto.repo.applyWrites#update", "collection": "app.bsky.feed.post", "rkey": post_rkey, "value": {"text": "edited twice"}},
+        {"$type": "com.atproto.repo.applyWrites#update", "collection": "app.bsky.feed.post", "rkey": post_rkey, "value": {"text": "edited twice", "createdAt": "2026-11-21T12:00:00.000Z"}},
         {"$type": "com.atproto.repo.applyWrites#delete", "collection": "app.bsky.feed.post", "rkey": uris[0].rsplit('/').next().unwrap()},
     ]});
     let applied = c
@@ -592,7 +632,7 @@ async fn account_life() {
         !records.iter().any(|(p, _)| p.ends_with(&post_rkey)),
         "deleted record is not exported"
     );
-    assert_eq!(verify_repo(c, &bob_did, &bob_key).await.len(), 2);
+    assert_eq!(verify_repo(c, &bob_did, &bob_key).await.len(), 4, "like, follow, unvalidated post, custom record");
     let latest = c
         .get("com.atproto.sync.getLatestCommit", Auth::None, &[("did", &alice_did)])
         .await
@@ -634,9 +674,10 @@ async fn account_life() {
             _ => {}
         }
     }
-    // image post, like, follow, 5 posts, putRecord, applyWrites, deleteRecord (the second
-    // delete of the same record is a no-op), app-password post, post after re-activation.
-    assert_eq!(commits, 13, "one #commit per acknowledged write");
+    // image post, like, follow, an unvalidated post, a custom-collection record, 5 posts,
+    // putRecord, applyWrites, deleteRecord (the second delete of the same record is a no-op),
+    // app-password post, post after re-activation.
+    assert_eq!(commits, 15, "one #commit per acknowledged write");
     let kinds: Vec<_> = frames.iter().take(3).map(|f| f.kind().unwrap().to_string()).collect();
     assert_eq!(kinds, ["#identity", "#account", "#sync"], "account creation events");
     // Live: a subscriber without a cursor gets new commits.
@@ -679,13 +720,6 @@ async fn account_life() {
     );
 
     // --- unimplemented methods say so; metrics are exported
-    c.post(
-        "com.atproto.server.requestAccountDelete",
-        Auth::Bearer(&access),
-        json!({}),
-    )
-    .await
-    .err(501, "MethodNotImplemented");
     c.get("com.atproto.temp.fetchLabels", Auth::None, &[])
         .await
         .err(501, "MethodNotImplemented");
@@ -714,8 +748,27 @@ async fn rate_limits_and_open_registration() {
             .await
             .err(401, "AuthenticationRequired");
     }
-    c.post("com.atproto.server.createSession", Auth::None, login)
+    let limited = c
+        .http
+        .post(format!("{}/xrpc/com.atproto.server.createSession", c.base))
+        .json(&login)
+        .send()
         .await
-        .err(429, "RateLimitExceeded");
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["ratelimit-limit"], "3");
+    assert_eq!(limited.headers()["ratelimit-remaining"], "0");
+    assert_eq!(limited.headers()["ratelimit-policy"], "3;w=300");
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(body["error"], "RateLimitExceeded");
+    // The limit is per identifier and IP: another account can still log in from here.
+    c.account("dave", None).await;
+    c.post(
+        "com.atproto.server.createSession",
+        Auth::None,
+        json!({"identifier": "dave.test", "password": "dave-pw"}),
+    )
+    .await
+    .ok();
     env.pds.shutdown().await;
 }

@@ -67,23 +67,31 @@ pub async fn delete_account(s: &AppState, req: &Req) -> XrpcResult {
     s.auth.admin(&req.headers)?;
     let input: DidInput = req.json()?;
     let account = find(s, &input.did)?;
+    remove_account(s, &account, WriteBatch::default()).await?;
+    ok_empty()
+}
+
+/// Deletes everything `account` has here in one batch (with the caller's `batch` rows), emits
+/// `#account deleted`, and removes its blob files.
+pub async fn remove_account(s: &AppState, account: &Account, mut batch: WriteBatch) -> Result<(), XrpcError> {
     let did = account.did.clone();
-    let mut batch = WriteBatch::default();
+    let mut repo = s.repos.exclusive(&did).await;
     DbBlocks::new(s.store.db.clone(), &did).delete_all(&mut batch);
     s.store.index_delete_all(&mut batch, &did);
     batch.delete_cf(s.store.cf(crate::store::CF_REPOS), &did);
     for (cid, _) in s.store.list_blobs(&did, None, usize::MAX).map_err(internal)? {
         s.store.delete_blob(&mut batch, &did, &cid);
     }
-    s.store.delete_account(&mut batch, &account);
+    s.store.delete_account(&mut batch, account);
     s.store
         .commit(batch, vec![account_event(&did, false, Some("deleted"))])
         .await
         .map_err(internal)?;
-    s.repos.forget(&did).await;
+    *repo = None;
+    drop(repo);
     let _ = tokio::fs::remove_dir_all(s.config.blobstore_location.join(&did)).await;
     tracing::info!(%did, "account deleted");
-    ok_empty()
+    Ok(())
 }
 
 #[derive(Deserialize)]

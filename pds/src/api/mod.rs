@@ -7,8 +7,10 @@
 //! `atproto-proxy` header go to [`proxy`].
 
 pub mod admin;
+pub mod email;
 pub mod firehose;
 pub mod identity;
+pub mod preferences;
 pub mod proxy;
 pub mod repo;
 pub mod server;
@@ -186,7 +188,12 @@ async fn dispatch(
 }
 
 async fn route(state: &Arc<AppState>, req: Req) -> XrpcResult {
-    if req.headers.contains_key(atproto::xrpc::PROXY_HEADER) {
+    // Preferences are the PDS's own, whatever the proxy header says.
+    let local_prefs = matches!(
+        req.nsid.as_str(),
+        "app.bsky.actor.getPreferences" | "app.bsky.actor.putPreferences"
+    );
+    if req.headers.contains_key(atproto::xrpc::PROXY_HEADER) && !local_prefs {
         return proxy::forward(state, req).await;
     }
     let is_get = req.method == Method::GET || req.method == Method::HEAD;
@@ -258,10 +265,17 @@ async fn route(state: &Arc<AppState>, req: Req) -> XrpcResult {
         "com.atproto.admin.updateSubjectStatus" => p!(admin::update_subject_status),
         "com.atproto.admin.getSubjectStatus" => q!(admin::get_subject_status),
         "com.atproto.admin.disableInviteCodes" => p!(admin::disable_invite_codes),
-        // Need email delivery (SMTP), a later issue.
-        "com.atproto.server.deleteAccount" | "com.atproto.server.requestAccountDelete" => {
-            Err(XrpcError::method_not_implemented())
-        }
+        // email tokens
+        "com.atproto.server.requestAccountDelete" => p!(email::request_account_delete),
+        "com.atproto.server.deleteAccount" => p!(email::delete_account),
+        "com.atproto.server.requestPasswordReset" => p!(email::request_password_reset),
+        "com.atproto.server.resetPassword" => p!(email::reset_password),
+        "com.atproto.server.requestEmailConfirmation" => p!(email::request_email_confirmation),
+        "com.atproto.server.confirmEmail" => p!(email::confirm_email),
+        "com.atproto.server.requestEmailUpdate" => p!(email::request_email_update),
+        "com.atproto.server.updateEmail" => p!(email::update_email),
+        "app.bsky.actor.getPreferences" => q!(preferences::get_preferences),
+        "app.bsky.actor.putPreferences" => p!(preferences::put_preferences),
         nsid if nsid.starts_with("app.bsky.") || nsid.starts_with("chat.bsky.") => proxy::forward(state, req).await,
         _ => Err(XrpcError::method_not_implemented()),
     }
@@ -271,11 +285,11 @@ fn wrong_method() -> XrpcError {
     XrpcError::invalid_request("Incorrect HTTP method")
 }
 
-/// A fixed-window rate limiter keyed by client IP.
+/// A fixed-window rate limiter keyed by a string (client IP, or identifier and IP).
 pub struct RateLimiter {
     limit: u32,
     window: Duration,
-    hits: std::sync::Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    hits: std::sync::Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl RateLimiter {
@@ -287,9 +301,10 @@ impl RateLimiter {
         }
     }
 
-    /// `RateLimitExceeded` once `ip` has made `limit` calls in the current window.
-    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), XrpcError> {
-        let (Some(ip), true) = (ip, self.limit > 0) else {
+    /// Counts a call for `key`; once `key` has made `limit` calls in the current window, the
+    /// answer is a 429 `RateLimitExceeded` with the `RateLimit-*` headers the reference sends.
+    pub fn check(&self, key: Option<String>) -> Result<(), Box<Response>> {
+        let (Some(key), true) = (key, self.limit > 0) else {
             return Ok(());
         };
         let now = Instant::now();
@@ -297,15 +312,25 @@ impl RateLimiter {
         if hits.len() > 100_000 {
             hits.retain(|_, (start, _)| now.duration_since(*start) < self.window);
         }
-        let entry = hits.entry(ip).or_insert((now, 0));
+        let entry = hits.entry(key).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
         entry.1 += 1;
-        if entry.1 > self.limit {
-            return Err(XrpcError::rate_limit_exceeded());
+        if entry.1 <= self.limit {
+            return Ok(());
         }
-        Ok(())
+        let reset = crate::auth::now_secs() + self.window.saturating_sub(now.duration_since(entry.0)).as_secs();
+        let mut resp = XrpcError::rate_limit_exceeded().into_response();
+        let h = resp.headers_mut();
+        h.insert("ratelimit-limit", self.limit.into());
+        h.insert("ratelimit-remaining", 0u32.into());
+        h.insert("ratelimit-reset", reset.into());
+        h.insert(
+            "ratelimit-policy",
+            format!("{};w={}", self.limit, self.window.as_secs()).parse().expect("ascii"),
+        );
+        Err(Box::new(resp))
     }
 }
 

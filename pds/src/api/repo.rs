@@ -1,9 +1,10 @@
 //! `com.atproto.repo.*`: record writes (through [`crate::repos::Repos`]), reads from the
 //! records index, and blob uploads.
 //!
-//! Lexicon validation of `app.bsky.*`/`com.atproto.*` records is not implemented yet: records
-//! are checked against the data model only and stored with `validationStatus: "unknown"`;
-//! a request with `validate: true` is refused rather than silently unvalidated.
+//! Records are validated against the Lexicon schemas in [`AppState::lexicons`] as the
+//! reference does: with `validate` unset, records of a known collection must be valid
+//! (`validationStatus: "valid"`) and others are stored as `"unknown"`; `validate: true`
+//! requires a known schema; `validate: false` skips validation (no status).
 
 use atproto::repo::{RecordWrite, RepoError};
 use atproto::syntax::{Nsid, RecordKey, Tid};
@@ -59,8 +60,15 @@ fn check_rkey(r: &str) -> Result<(), XrpcError> {
         .map_err(|_| XrpcError::invalid_request(format!("Invalid record key: {r}")))
 }
 
-/// A record's JSON as a data-model value, with `$type` set to the collection when absent.
-fn prepare_record(collection: &str, value: &Value) -> Result<Ipld, XrpcError> {
+/// A record's JSON, validated and converted to a data-model value, with `$type` set to the
+/// collection when absent; and its validation status (`None` when `validate` was false).
+fn prepare_record(
+    s: &AppState,
+    collection: &str,
+    rkey: &str,
+    value: &Value,
+    validate: Option<bool>,
+) -> Result<(Ipld, Option<&'static str>), XrpcError> {
     let mut value = value.clone();
     let Value::Object(obj) = &mut value else {
         return Err(XrpcError::invalid_request("Record must be an object"));
@@ -76,16 +84,39 @@ fn prepare_record(collection: &str, value: &Value) -> Result<Ipld, XrpcError> {
             )))
         }
     }
-    atproto::json::record_from_json(&value).map_err(|e| XrpcError::invalid_request(format!("Invalid record: {e}")))
+    let invalid = |e: atproto::lexicon::LexiconError| XrpcError::invalid_request_named("InvalidRecord", e.to_string());
+    let status = match s.lexicons.validate_for_write(collection, &value, validate) {
+        Ok(status) => status,
+        Err(e) if e.is_unknown_schema() => {
+            return Err(XrpcError::invalid_request(format!(
+                "Lexicon not found: {collection} (set validate to false to store it unvalidated)"
+            )))
+        }
+        Err(e) => return Err(invalid(e)),
+    };
+    if status == Some(atproto::lexicon::ValidationStatus::Valid) {
+        s.lexicons.validate_record_key(collection, rkey).map_err(invalid)?;
+    }
+    let record = atproto::json::record_from_json(&value)
+        .map_err(|e| XrpcError::invalid_request(format!("Invalid record: {e}")))?;
+    Ok((record, status.map(|v| v.as_str())))
 }
 
-fn check_validate(obj: &Map<String, Value>) -> Result<(), XrpcError> {
-    if obj.get("validate") == Some(&Value::Bool(true)) {
-        return Err(XrpcError::invalid_request(
-            "Lexicon validation is not available on this PDS yet; omit validate or set it to false",
-        ));
+/// The `validate` flag: unset, `true` or `false`.
+fn validate_flag(obj: &Map<String, Value>) -> Result<Option<bool>, XrpcError> {
+    match obj.get("validate") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(XrpcError::invalid_request("validate must be a boolean")),
     }
-    Ok(())
+}
+
+/// Adds `validationStatus` to a write's result when the record was validated.
+fn with_status(mut v: Value, status: Option<&str>) -> Value {
+    if let Some(status) = status {
+        v["validationStatus"] = status.into();
+    }
+    v
 }
 
 fn str_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, XrpcError> {
@@ -159,7 +190,7 @@ fn op_cid(c: &atproto::repo::CommitData, path: &str) -> Option<String> {
 pub async fn create_record(s: &AppState, req: &Req) -> XrpcResult {
     let obj = body_object(req)?;
     let (did, key) = writer(s, req, &obj)?;
-    check_validate(&obj)?;
+    let validate = validate_flag(&obj)?;
     let collection = str_field(&obj, "collection")?;
     check_collection(collection)?;
     let rkey = match opt_str(&obj, "rkey")? {
@@ -167,10 +198,13 @@ pub async fn create_record(s: &AppState, req: &Req) -> XrpcResult {
         None => Tid::now().to_string(),
     };
     check_rkey(&rkey)?;
-    let record = prepare_record(
+    let (record, status) = prepare_record(
+        s,
         collection,
+        &rkey,
         obj.get("record")
             .ok_or_else(|| XrpcError::invalid_request("Input must have the property \"record\""))?,
+        validate,
     )?;
     let write = RecordWrite::Create {
         collection: collection.into(),
@@ -184,26 +218,31 @@ pub async fn create_record(s: &AppState, req: &Req) -> XrpcResult {
         .await
         .map_err(write_error)?;
     s.notify_after_write();
-    ok_json(json!({
-        "uri": format!("at://{did}/{path}"),
-        "cid": op_cid(&commit, &path),
-        "commit": commit_meta(&commit),
-        "validationStatus": "unknown",
-    }))
+    ok_json(with_status(
+        json!({
+            "uri": format!("at://{did}/{path}"),
+            "cid": op_cid(&commit, &path),
+            "commit": commit_meta(&commit),
+        }),
+        status,
+    ))
 }
 
 pub async fn put_record(s: &AppState, req: &Req) -> XrpcResult {
     let obj = body_object(req)?;
     let (did, key) = writer(s, req, &obj)?;
-    check_validate(&obj)?;
+    let validate = validate_flag(&obj)?;
     let collection = str_field(&obj, "collection")?;
     check_collection(collection)?;
     let rkey = str_field(&obj, "rkey")?;
     check_rkey(rkey)?;
-    let record = prepare_record(
+    let (record, status) = prepare_record(
+        s,
         collection,
+        rkey,
         obj.get("record")
             .ok_or_else(|| XrpcError::invalid_request("Input must have the property \"record\""))?,
+        validate,
     )?;
     let path = format!("{collection}/{rkey}");
     let exists = s.store.record_cid(&did, collection, rkey).map_err(internal)?.is_some();
@@ -227,12 +266,14 @@ pub async fn put_record(s: &AppState, req: &Req) -> XrpcResult {
         .await
         .map_err(write_error)?;
     s.notify_after_write();
-    ok_json(json!({
-        "uri": format!("at://{did}/{path}"),
-        "cid": op_cid(&commit, &path),
-        "commit": commit_meta(&commit),
-        "validationStatus": "unknown",
-    }))
+    ok_json(with_status(
+        json!({
+            "uri": format!("at://{did}/{path}"),
+            "cid": op_cid(&commit, &path),
+            "commit": commit_meta(&commit),
+        }),
+        status,
+    ))
 }
 
 pub async fn delete_record(s: &AppState, req: &Req) -> XrpcResult {
@@ -282,7 +323,7 @@ pub async fn delete_record(s: &AppState, req: &Req) -> XrpcResult {
 pub async fn apply_writes(s: &AppState, req: &Req) -> XrpcResult {
     let obj = body_object(req)?;
     let (did, key) = writer(s, req, &obj)?;
-    check_validate(&obj)?;
+    let validate = validate_flag(&obj)?;
     let writes = obj
         .get("writes")
         .and_then(Value::as_array)
@@ -293,6 +334,7 @@ pub async fn apply_writes(s: &AppState, req: &Req) -> XrpcResult {
         )));
     }
     let mut prepared = Vec::with_capacity(writes.len());
+    let mut statuses = Vec::with_capacity(writes.len());
     for w in writes {
         let w = w
             .as_object()
@@ -307,11 +349,15 @@ pub async fn apply_writes(s: &AppState, req: &Req) -> XrpcResult {
                     None => Tid::now().to_string(),
                 };
                 check_rkey(&rkey)?;
-                let record = prepare_record(
+                let (record, status) = prepare_record(
+                    s,
                     collection,
+                    &rkey,
                     w.get("value")
                         .ok_or_else(|| XrpcError::invalid_request("Create must have a value"))?,
+                    validate,
                 )?;
+                statuses.push(status);
                 RecordWrite::Create {
                     collection: collection.into(),
                     rkey,
@@ -321,11 +367,15 @@ pub async fn apply_writes(s: &AppState, req: &Req) -> XrpcResult {
             "com.atproto.repo.applyWrites#update" => {
                 let rkey = str_field(w, "rkey")?;
                 check_rkey(rkey)?;
-                let record = prepare_record(
+                let (record, status) = prepare_record(
+                    s,
                     collection,
+                    rkey,
                     w.get("value")
                         .ok_or_else(|| XrpcError::invalid_request("Update must have a value"))?,
+                    validate,
                 )?;
+                statuses.push(status);
                 RecordWrite::Update {
                     collection: collection.into(),
                     rkey: rkey.into(),
@@ -335,6 +385,7 @@ pub async fn apply_writes(s: &AppState, req: &Req) -> XrpcResult {
             "com.atproto.repo.applyWrites#delete" => {
                 let rkey = str_field(w, "rkey")?;
                 check_rkey(rkey)?;
+                statuses.push(None);
                 RecordWrite::Delete {
                     collection: collection.into(),
                     rkey: rkey.into(),
@@ -352,15 +403,15 @@ pub async fn apply_writes(s: &AppState, req: &Req) -> XrpcResult {
     s.notify_after_write();
     let results: Vec<Value> = prepared
         .iter()
-        .map(|w| {
+        .zip(statuses)
+        .map(|(w, status)| {
             let path = w.path();
             match w {
-                RecordWrite::Create { .. } | RecordWrite::Update { .. } => json!({
+                RecordWrite::Create { .. } | RecordWrite::Update { .. } => with_status(json!({
                     "$type": if matches!(w, RecordWrite::Create { .. }) { "com.atproto.repo.applyWrites#createResult" } else { "com.atproto.repo.applyWrites#updateResult" },
                     "uri": format!("at://{did}/{path}"),
                     "cid": op_cid(&commit, &path),
-                    "validationStatus": "unknown",
-                }),
+                }), status),
                 RecordWrite::Delete { .. } => json!({"$type": "com.atproto.repo.applyWrites#deleteResult"}),
             }
         })
@@ -505,6 +556,7 @@ pub async fn upload_blob(s: &AppState, req: &Req) -> XrpcResult {
             created_at_ms: crate::store::events::now_ms(),
             refs: vec![],
             rev: None,
+            missing: false,
         };
         let mut batch = rocksdb::WriteBatch::default();
         s.store.put_blob(&mut batch, &account.did, &cid_s, &meta);

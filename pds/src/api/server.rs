@@ -187,6 +187,14 @@ fn open_session(s: &AppState, batch: &mut WriteBatch, did: &str, app_password: O
     session
 }
 
+/// The shape check the reference makes before sending mail: `local@domain`, no spaces.
+pub fn plausible_email(email: &str) -> bool {
+    email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+        && !email.chars().any(char::is_whitespace)
+}
+
 // ---------- describeServer
 
 pub async fn describe_server(s: &AppState, _req: &Req) -> XrpcResult {
@@ -215,7 +223,9 @@ struct CreateAccountInput {
 }
 
 pub async fn create_account(s: &AppState, req: &Req) -> XrpcResult {
-    s.account_limiter.check(req.ip)?;
+    if let Err(limited) = s.account_limiter.check(req.ip.map(|ip| ip.to_string())) {
+        return Ok(*limited);
+    }
     let input: CreateAccountInput = req.json()?;
     if input.did.is_some() || input.plc_op.is_some() {
         return Err(XrpcError::invalid_request(
@@ -227,7 +237,7 @@ pub async fn create_account(s: &AppState, req: &Req) -> XrpcResult {
         .map(|e| e.trim().to_ascii_lowercase())
         .filter(|e| !e.is_empty())
         .ok_or_else(|| XrpcError::invalid_request("Email is required"))?;
-    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+    if !plausible_email(&email) {
         return Err(XrpcError::invalid_request(
             "This email address is not supported, please use a different email.",
         ));
@@ -338,8 +348,12 @@ struct CreateSessionInput {
 }
 
 pub async fn create_session(s: &AppState, req: &Req) -> XrpcResult {
-    s.session_limiter.check(req.ip)?;
     let input: CreateSessionInput = req.json()?;
+    // Keyed by identifier and IP, as the reference does: one client cannot lock others out.
+    let key = req.ip.map(|ip| format!("{}-{ip}", input.identifier.to_ascii_lowercase()));
+    if let Err(limited) = s.session_limiter.check(key) {
+        return Ok(*limited);
+    }
     let invalid = || XrpcError::auth_required("Invalid identifier or password");
     let account = account_by_identifier(s, &input.identifier)?.ok_or_else(invalid)?;
     let (hash, app_passwords) = (
@@ -614,18 +628,33 @@ pub async fn check_account_status(s: &AppState, req: &Req) -> XrpcResult {
         })
         .map_err(internal)?;
     let blobs = s.store.list_blobs(&account.did, None, usize::MAX).map_err(internal)?;
-    let imported = blobs.iter().filter(|(_, m)| !m.refs.is_empty()).count();
+    let expected = blobs.iter().filter(|(_, m)| !m.refs.is_empty()).count();
+    let imported = blobs.iter().filter(|(_, m)| !m.refs.is_empty() && !m.missing).count();
+    let blocks = crate::store::DbBlocks::new(s.store.db.clone(), &account.did)
+        .count()
+        .map_err(internal)?;
     ok_json(json!({
         "activated": account.active(),
-        "validDid": true,
+        "validDid": did_points_here(s, &account).await,
         "repoCommit": root.as_ref().map(|r| r.cid.clone()),
         "repoRev": root.as_ref().map(|r| r.rev.clone()),
-        "repoBlocks": s.repos.store().db.property_int_value("rocksdb.estimate-num-keys").ok().flatten().unwrap_or(0),
+        "repoBlocks": blocks,
         "indexedRecords": records,
         "privateStateValues": 0,
-        "expectedBlobs": imported,
+        "expectedBlobs": expected,
         "importedBlobs": imported,
     }))
+}
+
+/// Whether the account's current DID document names this PDS and the account's signing key
+/// (after a migration, until the PLC update lands, it does not).
+async fn did_points_here(s: &AppState, account: &Account) -> bool {
+    let Ok(doc) = s.resolver.refresh(&account.did).await else { return false };
+    let key_matches = match (doc.signing_key(), signing_key(account)) {
+        (Ok(published), Ok(ours)) => published.to_did_key() == ours.did_key(),
+        _ => false,
+    };
+    key_matches && doc.pds_endpoint().map(|e| e.trim_end_matches('/')) == Some(s.config.public_url().as_str())
 }
 
 /// Sets `account.status` and emits `#account` (and `#sync` on activation).

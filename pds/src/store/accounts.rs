@@ -115,6 +115,7 @@ impl Store {
         if let Some(e) = &account.email {
             batch.delete_cf(cf, email_k(e));
         }
+        batch.delete_cf(cf, crate::api::preferences::key(&account.did));
         let auth = self.cf(CF_AUTH);
         for (name, _) in self
             .app_passwords(&account.did)

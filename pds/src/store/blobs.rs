@@ -17,6 +17,23 @@ pub struct BlobMeta {
     /// Rev of the commit that first referenced the blob (`listBlobs?since=`).
     #[serde(default)]
     pub rev: Option<String>,
+    /// Referenced by an imported record but not uploaded yet (`listMissingBlobs`).
+    #[serde(default)]
+    pub missing: bool,
+}
+
+impl BlobMeta {
+    /// A blob some record points at but whose bytes have not been uploaded.
+    pub fn missing(path: String, rev: &str) -> BlobMeta {
+        BlobMeta {
+            mime_type: "application/octet-stream".into(),
+            size: 0,
+            created_at_ms: super::events::now_ms(),
+            refs: vec![path],
+            rev: Some(rev.into()),
+            missing: true,
+        }
+    }
 }
 
 fn blob_key(did: &str, cid: &str) -> Vec<u8> {
@@ -36,6 +53,54 @@ impl Store {
 
     pub fn delete_blob(&self, batch: &mut WriteBatch, did: &str, cid: &str) {
         batch.delete_cf(self.cf(CF_BLOBS), blob_key(did, cid));
+    }
+
+    /// Moves record references in `batch`: `removed` (path, blob) pairs are dropped first, then
+    /// `added` ones recorded, first referenced at `rev`. Returns the blobs no record references
+    /// any more, whose rows are deleted in `batch` (the caller removes their files once the
+    /// batch is durable). Blobs referenced by `added` must exist.
+    pub fn move_blob_refs(
+        &self,
+        batch: &mut WriteBatch,
+        did: &str,
+        removed: &[(String, cid::Cid)],
+        added: &[(String, cid::Cid)],
+        rev: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut touched: std::collections::BTreeMap<String, BlobMeta> = Default::default();
+        for (_, blob) in removed.iter().chain(added) {
+            let key = blob.to_string();
+            if !touched.contains_key(&key) {
+                if let Some(meta) = self.blob(did, &key)? {
+                    touched.insert(key, meta);
+                }
+            }
+        }
+        for (path, blob) in removed {
+            if let Some(meta) = touched.get_mut(&blob.to_string()) {
+                meta.refs.retain(|p| p != path);
+            }
+        }
+        for (path, blob) in added {
+            if let Some(meta) = touched.get_mut(&blob.to_string()) {
+                if !meta.refs.contains(path) {
+                    meta.refs.push(path.clone());
+                }
+                meta.rev.get_or_insert_with(|| rev.to_string());
+            }
+        }
+        let mut unreferenced = Vec::new();
+        for (key, meta) in touched {
+            if meta.refs.is_empty() {
+                self.delete_blob(batch, did, &key);
+                if !meta.missing {
+                    unreferenced.push(key);
+                }
+            } else {
+                self.put_blob(batch, did, &key, &meta);
+            }
+        }
+        Ok(unreferenced)
     }
 
     /// Blob CIDs of `did` after `cursor`, in CID order, with their metadata.

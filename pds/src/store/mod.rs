@@ -19,6 +19,7 @@
 pub mod accounts;
 pub mod blobs;
 pub mod blocks;
+pub mod email_tokens;
 pub mod committer;
 pub mod events;
 pub mod records;

@@ -84,13 +84,14 @@ impl Resp {
         self.body
     }
     #[track_caller]
-    pub fn err(&self, status: u16, name: &str) {
+    pub fn err(self, status: u16, name: &str) -> Resp {
         assert_eq!(
             (self.status, self.body["error"].as_str().unwrap_or("")),
             (status, name),
             "{:?}",
             self.body
         );
+        self
     }
 }
 

@@ -36,6 +36,15 @@ pub enum WriteError {
     Store(#[from] StoreError),
 }
 
+/// A repository read from a CAR for `importRepo`: its tree's nodes (rebuilt canonically),
+/// its records `(path, cid, bytes)`, and the blobs they reference `(path, blob)`.
+pub struct ImportedRepo {
+    pub data: Cid,
+    pub nodes: Vec<(Cid, bytes::Bytes)>,
+    pub records: Vec<(String, Cid, bytes::Bytes)>,
+    pub blobs: Vec<(String, Cid)>,
+}
+
 /// A swap condition: the record at `path` must currently have this CID (`None`: be absent).
 #[derive(Debug, Clone)]
 pub struct SwapRecord {
@@ -170,7 +179,7 @@ impl Repos {
                 let mut found = Vec::new();
                 collect_blobs(record, &mut found);
                 for cid in found {
-                    if self.store.blob(did, &cid.to_string())?.is_none() {
+                    if self.store.blob(did, &cid.to_string())?.is_none_or(|m| m.missing) {
                         return Err(WriteError::BlobNotFound(cid.to_string()));
                     }
                     blob_refs.push((w.path(), cid));
@@ -231,6 +240,66 @@ impl Repos {
         metrics::counter!("pds_repo_commits_total").increment(1);
         metrics::histogram!("pds_repo_write_seconds").record(started.elapsed().as_secs_f64());
         Ok(data)
+    }
+
+    /// Replaces `did`'s repository with `imported`, signed by `key` under a fresh rev, in one
+    /// batch: blocks, records index, blob references (blobs not uploaded yet are recorded as
+    /// missing), root, and a `#sync` event.
+    pub async fn import(&self, did: &str, key: &Keypair, imported: ImportedRepo) -> Result<atproto::repo::Commit, WriteError> {
+        let mut guard = self.exclusive(did).await;
+        let current = self.store.repo_root(did)?;
+        let rev = self.next_rev(current.as_ref().map(|r| r.rev.as_str()));
+        let commit = atproto::repo::UnsignedCommit::new(did, imported.data, rev.clone()).sign(key);
+        let commit_cid = commit.cid();
+        let commit_bytes = commit.encode();
+        let mut batch = WriteBatch::default();
+        let blocks = DbBlocks::new(self.store.db.clone(), did);
+        blocks.delete_all(&mut batch);
+        let mut all: Vec<(Cid, bytes::Bytes)> = imported.nodes;
+        all.extend(imported.records.iter().map(|(_, c, b)| (*c, b.clone())));
+        all.push((commit_cid, commit_bytes.clone().into()));
+        blocks.put_all(&mut batch, &rev, &all);
+        self.store.index_delete_all(&mut batch, did);
+        for (path, cid, _) in &imported.records {
+            self.store.index_put(&mut batch, did, path, cid);
+        }
+        // Blob references start over from the imported records.
+        let mut metas: HashMap<String, crate::store::blobs::BlobMeta> = HashMap::new();
+        for (cid, mut meta) in self.store.list_blobs(did, None, usize::MAX)? {
+            meta.refs.clear();
+            metas.insert(cid, meta);
+        }
+        for (path, blob) in &imported.blobs {
+            let meta = metas
+                .entry(blob.to_string())
+                .or_insert_with(|| crate::store::blobs::BlobMeta::missing(path.clone(), &rev));
+            if !meta.refs.contains(path) {
+                meta.refs.push(path.clone());
+            }
+            meta.rev.get_or_insert_with(|| rev.clone());
+        }
+        for (cid, meta) in &metas {
+            if meta.missing && meta.refs.is_empty() {
+                self.store.delete_blob(&mut batch, did, cid);
+            } else {
+                self.store.put_blob(&mut batch, did, cid, meta);
+            }
+        }
+        self.store.put_json(&mut batch, CF_REPOS, did, &RepoRoot { cid: commit_cid.to_string(), rev: rev.clone() });
+        let (did_s, rev_s) = (did.to_string(), rev.clone());
+        let sync: EventBody = Box::new(move |seq| {
+            SubscribeReposFrame::Sync(atproto::firehose::SyncEvent {
+                seq,
+                did: did_s,
+                blocks: atproto::car::write(&[commit_cid], [(&commit_cid, commit_bytes.as_slice())]),
+                rev: rev_s,
+                time: now_iso(),
+            })
+            .encode()
+        });
+        self.store.commit(batch, vec![sync]).await?;
+        *guard = None;
+        Ok(commit)
     }
 
     /// Runs `f` on `did`'s loaded repository (for proofs), under its lock.

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod email;
 pub mod firehose;
 pub mod identity;
+pub mod import;
 pub mod preferences;
 pub mod proxy;
 pub mod repo;
@@ -115,6 +116,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = (state.config.blob_upload_limit as usize).max(2 << 20) + 1024;
     Router::new()
         .route("/xrpc/com.atproto.sync.subscribeRepos", get(firehose::subscribe_repos))
+        .route(
+            "/xrpc/com.atproto.repo.importRepo",
+            any(import::handler).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BYTES)),
+        )
         .route("/xrpc/{nsid}", any(dispatch))
         .route("/.well-known/atproto-did", get(identity::well_known_atproto_did))
         .route("/.well-known/did.json", get(identity::well_known_did_json))
@@ -244,7 +249,7 @@ async fn route(state: &Arc<AppState>, req: Req) -> XrpcResult {
         "com.atproto.repo.listRecords" => q!(repo::list_records),
         "com.atproto.repo.describeRepo" => q!(repo::describe_repo),
         "com.atproto.repo.uploadBlob" => p!(repo::upload_blob),
-        "com.atproto.repo.listMissingBlobs" => q!(repo::list_missing_blobs),
+        "com.atproto.repo.listMissingBlobs" => q!(import::list_missing_blobs),
         // sync
         "com.atproto.sync.getLatestCommit" => q!(sync::get_latest_commit),
         "com.atproto.sync.getRepo" => q!(sync::get_repo),

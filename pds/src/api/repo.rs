@@ -549,7 +549,16 @@ pub async fn upload_blob(s: &AppState, req: &Req) -> XrpcResult {
     .map_err(internal)?
     .map_err(internal)?;
     let existing = s.store.blob(&account.did, &cid_s).map_err(internal)?;
-    if existing.is_none() {
+    if let Some(mut meta) = existing.clone().filter(|m| m.missing) {
+        // An imported record's blob arriving: keep its references.
+        meta.missing = false;
+        meta.mime_type = mime.clone();
+        meta.size = req.body.len() as u64;
+        meta.created_at_ms = crate::store::events::now_ms();
+        let mut batch = rocksdb::WriteBatch::default();
+        s.store.put_blob(&mut batch, &account.did, &cid_s, &meta);
+        s.store.commit(batch, vec![]).await.map_err(internal)?;
+    } else if existing.is_none() {
         let meta = BlobMeta {
             mime_type: mime.clone(),
             size: req.body.len() as u64,
@@ -562,18 +571,9 @@ pub async fn upload_blob(s: &AppState, req: &Req) -> XrpcResult {
         s.store.put_blob(&mut batch, &account.did, &cid_s, &meta);
         s.store.commit(batch, vec![]).await.map_err(internal)?;
     }
-    let mime = existing.map(|m| m.mime_type).unwrap_or(mime);
+    let mime = existing.filter(|m| !m.missing).map(|m| m.mime_type).unwrap_or(mime);
     Ok(axum::Json(
         json!({"blob": {"$type": "blob", "ref": {"$link": cid_s}, "mimeType": mime, "size": req.body.len()}}),
     )
     .into_response())
-}
-
-/// Blobs referenced by records but never uploaded. Writes refuse records whose blobs are
-/// missing (`BlobNotFound`), and repository import is not supported yet, so there are none.
-pub async fn list_missing_blobs(s: &AppState, req: &Req) -> XrpcResult {
-    let access = s.auth.access(&req.headers)?;
-    authed_account(s, &access, false)?;
-    req.params.limit(500, 1000)?;
-    ok_json(json!({"blobs": []}))
 }

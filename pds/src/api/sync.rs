@@ -253,7 +253,7 @@ pub async fn list_blobs(s: &AppState, req: &Req) -> XrpcResult {
         let done = page.len() < limit;
         for (cid, meta) in page {
             cursor = Some(cid.clone());
-            if meta.refs.is_empty() || since.is_some_and(|s| meta.rev.as_deref().is_none_or(|r| r <= s)) {
+            if meta.refs.is_empty() || meta.missing || since.is_some_and(|s| meta.rev.as_deref().is_none_or(|r| r <= s)) {
                 continue;
             }
             cids.push(cid);

@@ -96,19 +96,6 @@ impl DbBlocks {
         }
     }
 
-    /// How many blocks the repository has stored.
-    pub fn count(&self) -> Result<usize, StoreError> {
-        let cf = self.db.cf_handle(CF_BLOCKS).expect("blocks cf");
-        let mut n = 0;
-        for item in self.db.prefix_iterator_cf(cf, &self.prefix) {
-            if !item?.0.starts_with(&self.prefix) {
-                break;
-            }
-            n += 1;
-        }
-        Ok(n)
-    }
-
     /// Deletes every block of the repository.
     pub fn delete_all(&self, batch: &mut WriteBatch) {
         let cf = self.db.cf_handle(CF_BLOCKS).expect("blocks cf");

@@ -23,6 +23,8 @@ pub struct AppState {
     pub plc: plc::PlcClient,
     pub resolver: plc::Resolver,
     pub http: reqwest::Client,
+    /// For URLs from untrusted documents (proxy targets named by someone's DID document).
+    pub guarded_http: reqwest::Client,
     pub mailer: crate::mailer::Mailer,
     pub lexicons: atproto::lexicon::Lexicons,
     pub metrics: PrometheusHandle,
@@ -94,6 +96,7 @@ impl AppState {
             last_crawl: AtomicU64::new(0),
             account_lock: Default::default(),
             mailer: crate::mailer::Mailer::from_config(&config)?,
+            guarded_http: plc::resolver::guard::guarded_client(config.dev_mode, Duration::from_secs(30))?,
             lexicons: crate::lexicons::load(config.lexicon_directory.as_deref())?,
             me: OnceLock::new(),
             store,

@@ -20,8 +20,9 @@ const RESPONSE_HEADERS: [&str; 4] = [
     "atproto-repo-rev",
 ];
 
-/// The `(url, did)` of the target service.
-async fn target(s: &AppState, req: &Req) -> Result<(String, String), XrpcError> {
+/// The `(url, did, trusted)` of the target service: configured services are trusted; a URL
+/// from some DID document is fetched through the SSRF-guarded client.
+async fn target(s: &AppState, req: &Req) -> Result<(String, String, bool), XrpcError> {
     if let Some(h) = req.headers.get(PROXY_HEADER) {
         let value = h
             .to_str()
@@ -32,7 +33,7 @@ async fn target(s: &AppState, req: &Req) -> Result<(String, String), XrpcError> 
             .flatten()
         {
             if svc.did == t.did {
-                return Ok((svc.url.clone(), t.did.to_string()));
+                return Ok((svc.url.clone(), t.did.to_string(), true));
             }
         }
         let doc = s
@@ -43,17 +44,23 @@ async fn target(s: &AppState, req: &Req) -> Result<(String, String), XrpcError> 
         let url = doc
             .service_endpoint(&t.fragment(), None)
             .ok_or_else(|| XrpcError::invalid_request("could not resolve proxy did service url"))?;
-        return Ok((url.trim_end_matches('/').to_string(), t.did.to_string()));
+        let url = url.trim_end_matches('/').to_string();
+        let allowed = url::Url::parse(&url).is_ok_and(|u| plc::resolver::guard::url_allowed(&u, s.config.dev_mode));
+        if !allowed {
+            return Err(XrpcError::invalid_request("proxy service endpoint is not a public http(s) URL"));
+        }
+        return Ok((url, t.did.to_string(), false));
     }
     match &s.config.bsky_app_view {
-        Some(svc) => Ok((svc.url.clone(), svc.did.clone())),
+        Some(svc) => Ok((svc.url.clone(), svc.did.clone(), true)),
         None => Err(XrpcError::method_not_implemented()),
     }
 }
 
 pub async fn forward(s: &AppState, req: Req) -> XrpcResult {
-    let (url, aud) = target(s, &req).await?;
-    let mut out = s.http.request(req.method.clone(), format!("{url}/xrpc/{}", req.nsid));
+    let (url, aud, trusted) = target(s, &req).await?;
+    let http = if trusted { &s.http } else { &s.guarded_http };
+    let mut out = http.request(req.method.clone(), format!("{url}/xrpc/{}", req.nsid));
     if let Some(q) = req.uri.query() {
         out = out.query(
             &url::form_urlencoded::parse(q.as_bytes())

@@ -98,6 +98,33 @@ impl Resolve for GuardedDns {
     }
 }
 
+/// An HTTP client for URLs taken from untrusted data (a service endpoint in someone's DID
+/// document, say): host names resolve only to public addresses (unless `allow_private`, for a
+/// testbed) and redirects are not followed. IP-literal hosts bypass DNS: check them with
+/// [`url_allowed`] before each request.
+pub fn guarded_client(allow_private: bool, timeout: std::time::Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .dns_resolver(std::sync::Arc::new(GuardedDns { allow_private }))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .build()
+}
+
+/// Whether a [`guarded_client`] may fetch `url`: http(s), and an IP-literal host must be
+/// public (unless `allow_private`). Named hosts are checked when they resolve.
+pub fn url_allowed(url: &url::Url, allow_private: bool) -> bool {
+    if !matches!(url.scheme(), "https" | "http") {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => allow_private || is_public_ip(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => allow_private || is_public_ip(IpAddr::V6(ip)),
+        Some(url::Host::Domain(_)) => true,
+        None => false,
+    }
+}
+
 /// Finds a [`BlockedHost`] anywhere in an error's source chain.
 pub(crate) fn blocked_in(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur = Some(err);
@@ -113,6 +140,18 @@ pub(crate) fn blocked_in(err: &(dyn std::error::Error + 'static)) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_literals_must_be_public() {
+        let ok = |u: &str, private| url_allowed(&u.parse().unwrap(), private);
+        assert!(ok("https://example.com/x", false));
+        assert!(ok("https://8.8.8.8/x", false));
+        assert!(!ok("http://127.0.0.1:2583/x", false));
+        assert!(!ok("http://[::1]/x", false));
+        assert!(!ok("http://169.254.169.254/latest", false));
+        assert!(!ok("file:///etc/passwd", false));
+        assert!(ok("http://127.0.0.1:2583/x", true));
+    }
 
     #[test]
     fn classifies_addresses() {

@@ -279,11 +279,23 @@ impl Relay {
     }
 
     /// Takes an account down (`banned`) or restores it. Returns false for unknown accounts.
-    pub fn set_account_banned(&self, did: &str, banned: bool) -> Result<bool, StoreError> {
+    /// Takes an account down (or restores it). A change of status is announced downstream
+    /// with an `#account` event, stored atomically with the new state.
+    pub fn set_account_banned(&self, did: &str, banned: bool) -> Result<bool, LogError> {
         let store = self.log.store();
         let Some(mut acct) = store.get_account(did)? else { return Ok(false) };
+        if acct.banned == banned {
+            return Ok(true);
+        }
         acct.banned = banned;
-        store.put_account(did, &acct)?;
+        let event = atproto::firehose::SubscribeReposFrame::Account(atproto::firehose::AccountEvent {
+            seq: 0, // the log assigns the relay's own
+            did: did.into(),
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            active: acct.active(),
+            status: acct.status().map(str::to_string),
+        });
+        self.log.append(crate::store::EventKind::Account, did, &event.encode(), Some(&acct), None)?;
         Ok(true)
     }
 }

@@ -78,12 +78,20 @@ async fn crawl_ban_quota_and_status() {
     let resp = client.get(format!("{base}/xrpc/com.atproto.sync.getLatestCommit?did={}", a.did)).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"], "RepoTakendown");
+    // The takedown is announced downstream, then a's events are dropped and b's still pass.
+    let account_event = |seq: u64| match atproto::firehose::SubscribeReposFrame::decode(&r.relay.log.read_after(seq - 1, 1).unwrap()[0].frame).unwrap() {
+        atproto::firehose::SubscribeReposFrame::Account(e) => (e.did, e.active, e.status),
+        other => panic!("expected #account, got {other:?}"),
+    };
+    assert_eq!(r.relay.log.head(), 4);
+    assert_eq!(account_event(4), (a.did.clone(), false, Some("takendown".to_string())));
     host.push(5, commit_frame(5, a.create_post()));
     host.push(6, commit_frame(6, b.create_post()));
-    assert!(wait_until(Duration::from_secs(10), || r.relay.log.head() == 4).await);
-    assert_eq!(post(&client, format!("{base}/admin/accounts/unban"), Some(PASSWORD), did).await.status(), 200);
-    host.push(7, commit_frame(7, a.create_post()));
     assert!(wait_until(Duration::from_secs(10), || r.relay.log.head() == 5).await);
+    assert_eq!(post(&client, format!("{base}/admin/accounts/unban"), Some(PASSWORD), did).await.status(), 200);
+    assert_eq!(account_event(6), (a.did.clone(), true, None));
+    host.push(7, commit_frame(7, a.create_post()));
+    assert!(wait_until(Duration::from_secs(10), || r.relay.log.head() == 7).await);
 
     let hosts: Value = client.get(format!("{base}/xrpc/com.atproto.sync.listHosts")).send().await.unwrap().json().await.unwrap();
     assert_eq!(hosts["hosts"], json!([{"hostname": host.hostname(), "seq": 7, "accountCount": 2, "status": "active"}]));

@@ -112,20 +112,20 @@ impl AdminClient {
                     if let Some(c) = &cursor {
                         q.push(("cursor", c));
                     }
-                    let page = self.get("com.atproto.sync.listRepos", &q).await?;
-                    let repos = page["repos"].as_array().cloned().unwrap_or_default();
-                    for r in &repos {
-                        let did = r["did"].as_str().unwrap_or_default();
-                        let info = self.get("com.atproto.admin.getAccountInfo", &[("did", did)]).await?;
-                        let status = r["status"].as_str().unwrap_or("active");
+                    let page = self.get("com.atproto.admin.searchAccounts", &q).await?;
+                    let accounts = page["accounts"].as_array().cloned().unwrap_or_default();
+                    for a in &accounts {
+                        let did = a["did"].as_str().unwrap_or_default();
+                        let repo = self.get("com.atproto.sync.getRepoStatus", &[("did", did)]).await?;
                         println!(
-                            "{did}\t{}\t{}\t{status}",
-                            info["handle"].as_str().unwrap_or("-"),
-                            info["email"].as_str().unwrap_or("-")
+                            "{did}\t{}\t{}\t{}",
+                            a["handle"].as_str().unwrap_or("-"),
+                            a["email"].as_str().unwrap_or("-"),
+                            repo["status"].as_str().unwrap_or("active")
                         );
                     }
                     cursor = page["cursor"].as_str().map(String::from);
-                    if cursor.is_none() || repos.is_empty() {
+                    if cursor.is_none() || accounts.is_empty() {
                         break;
                     }
                 }

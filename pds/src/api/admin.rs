@@ -57,6 +57,36 @@ pub async fn get_account_infos(s: &AppState, req: &Req) -> XrpcResult {
     ok_json(json!({"infos": infos}))
 }
 
+/// Accounts in DID order (optionally only those with `email`), paged by DID.
+pub async fn search_accounts(s: &AppState, req: &Req) -> XrpcResult {
+    s.auth.admin(&req.headers)?;
+    let limit = req.params.limit(50, 100)?;
+    let email = req.params.get("email").map(str::to_ascii_lowercase);
+    let mut cursor = req.params.get("cursor").map(str::to_string);
+    let mut accounts = Vec::new();
+    'pages: loop {
+        let page = s.store.list_accounts(cursor.as_deref(), 500).map_err(internal)?;
+        let done = page.len() < 500;
+        for a in page {
+            cursor = Some(a.did.clone());
+            if email.as_deref().is_none_or(|e| a.email.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(e))) {
+                accounts.push(account_info(s, &a)?);
+                if accounts.len() == limit {
+                    break 'pages;
+                }
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let mut out = json!({"accounts": accounts});
+    if accounts.len() == limit {
+        out["cursor"] = cursor.into();
+    }
+    ok_json(out)
+}
+
 #[derive(Deserialize)]
 struct DidInput {
     did: String,

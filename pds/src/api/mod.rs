@@ -265,6 +265,7 @@ async fn route(state: &Arc<AppState>, req: Req) -> XrpcResult {
         // operator
         "com.atproto.admin.getAccountInfo" => q!(admin::get_account_info),
         "com.atproto.admin.getAccountInfos" => q!(admin::get_account_infos),
+        "com.atproto.admin.searchAccounts" => q!(admin::search_accounts),
         "com.atproto.admin.deleteAccount" => p!(admin::delete_account),
         "com.atproto.admin.updateAccountPassword" => p!(admin::update_account_password),
         "com.atproto.admin.updateSubjectStatus" => p!(admin::update_subject_status),

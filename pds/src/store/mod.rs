@@ -85,6 +85,9 @@ impl Store {
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         opts.increase_parallelism(2);
         opts.set_max_total_wal_size(64 << 20);
+        // One memtable budget for all column families (flushes start when it is used up), so
+        // memory after a burst of writes stays bounded rather than 64 MB per family.
+        opts.set_db_write_buffer_size(32 << 20);
         opts.set_keep_log_file_num(3);
         let cfs = ALL_CFS.iter().map(|name| {
             let mut o = Options::default();

@@ -88,11 +88,35 @@ fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
+/// A `#commit`'s signature and inversion, checked ahead of its turn (in parallel with the
+/// events before it) against the key then known for its DID. [`Relay::ingest`] uses it only if
+/// that is still the account's key; every check that depends on the account's state (rev
+/// order, status, host) still happens in order.
+pub struct PreVerified {
+    key: atproto::keys::PublicKey,
+    result: Result<firehose::VerifiedCommit, firehose::VerifyError>,
+}
+
 impl Relay {
+    /// Verifies a `#commit` frame's signature and operations on a blocking thread, with the
+    /// DID's current key (resolved or cached); `None` for other frames or when that fails.
+    pub async fn preverify(&self, bytes: bytes::Bytes) -> Option<PreVerified> {
+        let Ok(SubscribeReposFrame::Commit(ev)) = SubscribeReposFrame::decode(&bytes) else { return None };
+        let key = self.resolver.resolve(&ev.repo).await.ok()?.key.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let result = firehose::verify_commit(&ev, &key);
+            metrics::histogram!("relay_verify_seconds").record(started.elapsed().as_secs_f64());
+            PreVerified { key, result }
+        })
+        .await
+        .ok()
+    }
+
     /// Validates one upstream frame from `host` and, if valid, appends it to the log.
-    pub async fn ingest(&self, host: &HostCtx, bytes: &[u8]) -> Result<Ingested, DropReason> {
+    pub async fn ingest(&self, host: &HostCtx, bytes: &[u8], pre: Option<PreVerified>) -> Result<Ingested, DropReason> {
         metrics::counter!("relay_events_in_total", "host" => host.hostname.clone()).increment(1);
-        let result = self.ingest_inner(host, bytes).await;
+        let result = self.ingest_inner(host, bytes, pre).await;
         match &result {
             Ok(Ingested::Accepted(_)) => {
                 metrics::counter!("relay_events_accepted_total", "host" => host.hostname.clone()).increment(1)
@@ -106,7 +130,7 @@ impl Relay {
         result
     }
 
-    async fn ingest_inner(&self, host: &HostCtx, bytes: &[u8]) -> Result<Ingested, DropReason> {
+    async fn ingest_inner(&self, host: &HostCtx, bytes: &[u8], mut pre: Option<PreVerified>) -> Result<Ingested, DropReason> {
         let frame = SubscribeReposFrame::decode(bytes).map_err(|e| DropReason::Malformed(e.to_string()))?;
         let (kind, did) = match &frame {
             SubscribeReposFrame::Error(e) => return Ok(Ingested::UpstreamError(e.error.clone())),
@@ -199,9 +223,15 @@ impl Relay {
                 }
                 let mut id = identity.clone().expect("commits need a resolved identity");
                 let verified = loop {
-                    let started = Instant::now();
-                    let result = firehose::verify_commit(ev, &id.key);
-                    metrics::histogram!("relay_verify_seconds").record(started.elapsed().as_secs_f64());
+                    let result = match pre.take().filter(|p| p.key == id.key) {
+                        Some(p) => p.result,
+                        None => {
+                            let started = Instant::now();
+                            let result = firehose::verify_commit(ev, &id.key);
+                            metrics::histogram!("relay_verify_seconds").record(started.elapsed().as_secs_f64());
+                            result
+                        }
+                    };
                     match result {
                         Ok(v) => break v,
                         Err(e) if !fresh && matches!(e, firehose::VerifyError::Commit(_)) => {

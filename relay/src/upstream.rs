@@ -46,6 +46,9 @@ fn set_status(ctx: &HostCtx, status: HostStatus) {
     }
 }
 
+/// How many upstream frames may be in verification at once, ahead of the one being ingested.
+const PIPELINE: usize = 64;
+
 pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
     let mut backoff = Duration::from_millis(250);
     let mut limiter = RateLimiter { tokens: 0.0, last: Instant::now() };
@@ -71,37 +74,53 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
                 metrics::counter!("relay_upstream_connects_total", "host" => ctx.hostname.clone()).increment(1);
                 set_status(&ctx, HostStatus::Active);
                 let mut last_persist = Instant::now();
-                while let Some(msg) = ws.next().await {
-                    let data = match msg {
-                        Ok(Message::Binary(data)) => data,
-                        Ok(Message::Text(_)) => {
-                            metrics::counter!("relay_events_dropped_total", "reason" => "malformed").increment(1);
-                            continue;
+                // Commits are verified in parallel (up to PIPELINE ahead) and ingested in order.
+                let mut pending = futures::stream::FuturesOrdered::new();
+                let mut open = true;
+                while open || !pending.is_empty() {
+                    tokio::select! {
+                        msg = ws.next(), if open && pending.len() < PIPELINE => {
+                            let data = match msg {
+                                Some(Ok(Message::Binary(data))) => data,
+                                Some(Ok(Message::Text(_))) => {
+                                    metrics::counter!("relay_events_dropped_total", "reason" => "malformed").increment(1);
+                                    continue;
+                                }
+                                Some(Ok(Message::Close(_))) | None => { open = false; continue; }
+                                Some(Ok(_)) => continue,
+                                Some(Err(e)) => {
+                                    tracing::info!(host = %ctx.hostname, error = %e, "upstream read error");
+                                    open = false;
+                                    continue;
+                                }
+                            };
+                            backoff = Duration::from_millis(250);
+                            let limits = relay.limits();
+                            if limits.enabled {
+                                let rate = ctx.state.lock().unwrap().rate_limit.unwrap_or(limits.events_per_sec);
+                                limiter.acquire(rate).await;
+                            }
+                            let r = relay.clone();
+                            pending.push_back(tokio::spawn(async move {
+                                let pre = r.preverify(data.clone()).await;
+                                (data, pre)
+                            }));
                         }
-                        Ok(Message::Close(_)) => break,
-                        Ok(_) => continue,
-                        Err(e) => {
-                            tracing::info!(host = %ctx.hostname, error = %e, "upstream read error");
-                            break;
+                        Some(done) = pending.next(), if !pending.is_empty() => {
+                            let Ok((data, pre)) = done else { continue };
+                            if let Ok(Ingested::UpstreamError(name)) = relay.ingest(&ctx, &data, pre).await {
+                                tracing::warn!(host = %ctx.hostname, error = %name, "upstream error frame");
+                                metrics::counter!("relay_upstream_error_frames_total", "error" => name).increment(1);
+                                // Disconnect; frames read after it are not ingested (the cursor
+                                // stays before them).
+                                open = false;
+                                pending = futures::stream::FuturesOrdered::new();
+                            }
+                            if last_persist.elapsed() > Duration::from_secs(1) {
+                                persist(&relay, &ctx);
+                                last_persist = Instant::now();
+                            }
                         }
-                    };
-                    backoff = Duration::from_millis(250);
-                    let limits = relay.limits();
-                    if limits.enabled {
-                        let rate = ctx.state.lock().unwrap().rate_limit.unwrap_or(limits.events_per_sec);
-                        limiter.acquire(rate).await;
-                    }
-                    match relay.ingest(&ctx, &data).await {
-                        Ok(Ingested::UpstreamError(name)) => {
-                            tracing::warn!(host = %ctx.hostname, error = %name, "upstream error frame");
-                            metrics::counter!("relay_upstream_error_frames_total", "error" => name).increment(1);
-                            break;
-                        }
-                        Ok(_) | Err(_) => {}
-                    }
-                    if last_persist.elapsed() > Duration::from_secs(1) {
-                        persist(&relay, &ctx);
-                        last_persist = Instant::now();
                     }
                 }
                 persist(&relay, &ctx);

@@ -95,6 +95,7 @@ impl Resp {
     }
 }
 
+#[derive(Clone, Copy)]
 pub enum Auth<'a> {
     None,
     Bearer(&'a str),

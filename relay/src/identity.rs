@@ -1,15 +1,13 @@
-//! DID resolution for verification: the signing key and PDS host of an account, from the PLC
-//! directory (`did:plc`) or the `/.well-known/did.json` of a `did:web`, cached with expiry.
-//! `#identity` events purge the cache entry so the next event re-resolves.
-//!
-//! (The workspace's `plc` crate had no resolver yet when this was written, so the relay
-//! resolves with its own small HTTP client.)
+//! DID resolution for verification: the signing key and PDS host of an account, through the
+//! workspace's `plc::Resolver` (PLC directory for `did:plc`, SSRF-guarded `/.well-known/did.json`
+//! for `did:web`; loopback over plain HTTP only in testbed mode), kept here as parsed
+//! [`Identity`] values with expiry. `#identity` events purge the entry so the next event
+//! re-resolves.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atproto::did_doc::DidDocument;
 use atproto::keys::PublicKey;
 
 #[derive(Debug, thiserror::Error, Clone)]
@@ -24,6 +22,18 @@ pub enum ResolveError {
     Document(String),
 }
 
+impl From<plc::ResolveError> for ResolveError {
+    fn from(e: plc::ResolveError) -> Self {
+        use plc::ResolveError as P;
+        match e {
+            P::NotFound(d) | P::Deactivated(d) => ResolveError::NotFound(d),
+            P::InvalidDid(d) | P::UnsupportedMethod(d) => ResolveError::UnsupportedMethod(d),
+            e @ (P::DidDoc(_) | P::BadDocument(_) | P::IdMismatch { .. }) => ResolveError::Document(e.to_string()),
+            other => ResolveError::Http(other.to_string()),
+        }
+    }
+}
+
 /// What verification needs from a DID document.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -35,23 +45,23 @@ pub struct Identity {
 }
 
 pub struct Resolver {
-    http: reqwest::Client,
-    plc_url: String,
+    inner: plc::Resolver,
     ttl: Duration,
-    allow_http_did_web: bool,
     cache: Mutex<HashMap<String, (Instant, Arc<Identity>)>>,
 }
 
 const MAX_CACHE: usize = 1_000_000;
 
 impl Resolver {
-    pub fn new(plc_url: &str, ttl: Duration, allow_http_did_web: bool) -> Resolver {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .user_agent("sonde-relay")
-            .build()
-            .expect("http client");
-        Resolver { http, plc_url: plc_url.trim_end_matches('/').into(), ttl, allow_http_did_web, cache: Mutex::new(HashMap::new()) }
+    /// `testbed` lets `did:web` documents come from loopback hosts over plain HTTP.
+    pub fn new(plc_url: &str, ttl: Duration, testbed: bool) -> Result<Resolver, ResolveError> {
+        let inner = plc::Resolver::new(plc::ResolverConfig {
+            plc_url: plc_url.trim_end_matches('/').into(),
+            allow_insecure_loopback: testbed,
+            cache_ttl: ttl,
+            ..Default::default()
+        })?;
+        Ok(Resolver { inner, ttl, cache: Mutex::new(HashMap::new()) })
     }
 
     /// The cached identity if fresh, else a new resolution.
@@ -68,10 +78,7 @@ impl Resolver {
     /// Resolves afresh and caches the result.
     pub async fn refresh(&self, did: &str) -> Result<Arc<Identity>, ResolveError> {
         metrics::counter!("relay_did_resolutions_total").increment(1);
-        let doc = self.fetch(did).await?;
-        if doc.id != did {
-            return Err(ResolveError::Document(format!("document is for {}", doc.id)));
-        }
+        let doc = self.inner.refresh(did).await?;
         let key = doc.signing_key().map_err(|e| ResolveError::Document(e.to_string()))?;
         let id = Arc::new(Identity {
             did: did.into(),
@@ -89,30 +96,6 @@ impl Resolver {
 
     pub fn purge(&self, did: &str) {
         self.cache.lock().unwrap().remove(did);
-    }
-
-    async fn fetch(&self, did: &str) -> Result<DidDocument, ResolveError> {
-        let url = if did.starts_with("did:plc:") {
-            format!("{}/{}", self.plc_url, did)
-        } else if did.starts_with("did:web:") {
-            let url = atproto::did_doc::did_web_url(did).map_err(|e| ResolveError::Document(e.to_string()))?;
-            // Testbed did:web hosts on loopback serve plain HTTP.
-            if self.allow_http_did_web && (url.contains("://localhost") || url.contains("://127.0.0.1")) {
-                url.replacen("https://", "http://", 1)
-            } else {
-                url
-            }
-        } else {
-            return Err(ResolveError::UnsupportedMethod(did.into()));
-        };
-        let resp = self.http.get(&url).send().await.map_err(|e| ResolveError::Http(e.to_string()))?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND || resp.status() == reqwest::StatusCode::GONE {
-            return Err(ResolveError::NotFound(did.into()));
-        }
-        if !resp.status().is_success() {
-            return Err(ResolveError::Http(format!("{url}: HTTP {}", resp.status())));
-        }
-        let body = resp.bytes().await.map_err(|e| ResolveError::Http(e.to_string()))?;
-        serde_json::from_slice(&body).map_err(|e| ResolveError::Document(e.to_string()))
+        self.inner.invalidate(did);
     }
 }

@@ -20,6 +20,8 @@ pub enum RelayError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error("DID resolver: {0}")]
+    Resolver(#[from] crate::identity::ResolveError),
 }
 
 /// Why a host was not admitted.
@@ -57,7 +59,7 @@ impl Relay {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Corrupt { what: "data dir", why: e.to_string() })?;
         let store = Arc::new(Store::open(&data_dir.join("relay.rocksdb"))?);
         let log = EventLog::open(store)?;
-        let resolver = Resolver::new(&config.plc_url, config.did_cache_ttl, config.testbed);
+        let resolver = Resolver::new(&config.plc_url, config.did_cache_ttl, config.testbed)?;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).user_agent("sonde-relay").build().expect("http client");
         Ok(Arc::new(Relay { limits: RwLock::new(config.limits), config, log, resolver, hosts: Mutex::new(HashMap::new()), http }))
     }

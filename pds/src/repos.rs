@@ -125,17 +125,7 @@ impl Repos {
             },
         );
         extra(&self.store, &mut batch);
-        let (did_s, cid, commit_bytes, rev_s) = (did.to_string(), data.cid, data.commit.encode(), rev.clone());
-        events.push(Box::new(move |seq| {
-            SubscribeReposFrame::Sync(atproto::firehose::SyncEvent {
-                seq,
-                did: did_s,
-                blocks: atproto::car::write(&[cid], [(&cid, commit_bytes.as_slice())]),
-                rev: rev_s,
-                time: now_iso(),
-            })
-            .encode()
-        }));
+        events.push(sync_event(did, data.cid, data.commit.encode(), &rev));
         self.store.commit(batch, events).await?;
         *guard = Some(repo);
         Ok(data)
@@ -286,17 +276,7 @@ impl Repos {
             }
         }
         self.store.put_json(&mut batch, CF_REPOS, did, &RepoRoot { cid: commit_cid.to_string(), rev: rev.clone() });
-        let (did_s, rev_s) = (did.to_string(), rev.clone());
-        let sync: EventBody = Box::new(move |seq| {
-            SubscribeReposFrame::Sync(atproto::firehose::SyncEvent {
-                seq,
-                did: did_s,
-                blocks: atproto::car::write(&[commit_cid], [(&commit_cid, commit_bytes.as_slice())]),
-                rev: rev_s,
-                time: now_iso(),
-            })
-            .encode()
-        });
+        let sync = sync_event(did, commit_cid, commit_bytes, &rev);
         self.store.commit(batch, vec![sync]).await?;
         *guard = None;
         Ok(commit)
@@ -338,6 +318,22 @@ impl Repos {
         })?;
         Ok(Repo::load(DbBlocks::new(self.store.db.clone(), did), cid)?)
     }
+}
+
+/// A `#sync` event announcing `did`'s repository at this commit (creation, import,
+/// activation).
+pub fn sync_event(did: &str, cid: Cid, commit_bytes: Vec<u8>, rev: &str) -> EventBody {
+    let (did, rev) = (did.to_string(), rev.to_string());
+    Box::new(move |seq| {
+        SubscribeReposFrame::Sync(atproto::firehose::SyncEvent {
+            seq,
+            did,
+            blocks: atproto::car::write(&[cid], [(&cid, commit_bytes.as_slice())]),
+            rev,
+            time: now_iso(),
+        })
+        .encode()
+    })
 }
 
 /// The `#commit` event for `data`, as relays verify it.

@@ -1,7 +1,6 @@
 //! `com.atproto.sync.*` reads: commits, repository CARs (full or `since` a rev), record
 //! proofs, blocks, repository status and listings, and blobs.
 
-use atproto::firehose::{SubscribeReposFrame, SyncEvent};
 use atproto::mst::proof::Blocks;
 use atproto::xrpc::XrpcError;
 use atproto::Cid;
@@ -11,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::repo::write_error;
 use super::{internal, ok_json, Req, XrpcResult};
-use crate::repos::{now_iso, WriteError};
+use crate::repos::WriteError;
 use crate::state::AppState;
 use crate::store::accounts::Account;
 use crate::store::{DbBlocks, EventBody};
@@ -63,17 +62,7 @@ pub async fn sync_event(s: &AppState, did: &str) -> Result<Option<EventBody>, Xr
     };
     let cid = atproto::cid::parse(&root.cid).map_err(internal)?;
     let block = DbBlocks::new(s.store.db.clone(), did).require(&cid).map_err(internal)?;
-    let did = did.to_string();
-    Ok(Some(Box::new(move |seq| {
-        SubscribeReposFrame::Sync(SyncEvent {
-            seq,
-            did,
-            blocks: atproto::car::write(&[cid], [(&cid, block.as_ref())]),
-            rev: root.rev,
-            time: now_iso(),
-        })
-        .encode()
-    })))
+    Ok(Some(crate::repos::sync_event(did, cid, block.to_vec(), &root.rev)))
 }
 
 pub async fn get_latest_commit(s: &AppState, req: &Req) -> XrpcResult {

@@ -308,9 +308,14 @@ struct WorldArgs {
     /// Register the hosts with this relay via com.atproto.sync.requestCrawl before emitting.
     #[arg(long)]
     relay: Option<url::Url>,
-    /// Post every account's genesis operation to this PLC directory before emitting.
+    /// Post every account's genesis operation to this PLC directory before emitting. Without
+    /// it, world runs the project's own PLC directory in process (on 127.0.0.1:--plc-port,
+    /// data in a temporary directory) and registers every account there.
     #[arg(long)]
     plc: Option<url::Url>,
+    /// Port of the in-process PLC directory (0: any free port).
+    #[arg(long, default_value_t = 0, conflicts_with = "plc")]
+    plc_port: u16,
     /// Write DID → DID document for every account here (JSON; .zst compresses), for
     /// `compare --did-docs`.
     #[arg(long)]
@@ -399,10 +404,19 @@ async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
         let bytes = if path.extension().is_some_and(|e| e == "zst") { zstd::encode_all(json.as_slice(), 3)? } else { json };
         std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
-    if let Some(plc) = &a.plc {
-        world.register_plc(plc).await?;
-        eprintln!("registered {} DIDs with {plc}", world.identities.len());
-    }
+    // The PLC directory the accounts' DIDs resolve through: the given one, or our own.
+    let (plc_url, _embedded_plc) = match &a.plc {
+        Some(url) => (url.clone(), None),
+        None => {
+            let dir = tempfile::tempdir()?;
+            let server = plc::ServerBuilder::new(dir.path().join("plc"))
+                .bind(std::net::SocketAddr::from(([127, 0, 0, 1], a.plc_port)))
+                .await?;
+            (server.url().parse()?, Some((server, dir)))
+        }
+    };
+    world.register_plc(&plc_url).await?;
+    eprintln!("PLC directory {plc_url}: {} DIDs registered", world.identities.len());
     let mut crawl = Vec::new();
     if let Some(relay) = &a.relay {
         let client = reqwest::Client::new();
@@ -447,7 +461,7 @@ async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
         hosts: world.hosts.iter().map(|h| h.url()).collect(),
         relay: a.relay.as_ref().map(|u| u.to_string()),
         request_crawl: crawl,
-        plc: a.plc.as_ref().map(|u| u.to_string()),
+        plc: Some(plc_url.to_string()),
     };
     let path = Report::new("world", started, Some(opts.seed), workload, &figures).write(a.output.json.as_deref())?;
     eprintln!("result: {path}");
@@ -541,7 +555,7 @@ async fn main() -> Result<()> {
             if sources.is_empty() {
                 bail!("give at least one --relay or --jetstream");
             }
-            let mut resolver = Resolver::new(plc.clone(), did_web);
+            let mut resolver = Resolver::new(plc.clone(), did_web)?;
             for f in &did_docs {
                 resolver.load_file(f)?;
             }

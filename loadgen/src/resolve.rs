@@ -1,7 +1,8 @@
 //! Signing keys for verifying commits: from a file of DID documents (a JSON object
-//! `DID → document`, optionally zstd, as in the shared corpus), from a PLC directory
-//! (`GET {plc}/{did}`), and for `did:web` from `/.well-known/did.json`. Results, including
-//! failures, are cached, so each DID is looked up once.
+//! `DID → document`, optionally zstd, as in the shared corpus), or through the workspace's
+//! `plc::Resolver` from a PLC directory and, for `did:web`, `/.well-known/did.json` (loopback
+//! hosts allowed: loadgen is a testbed tool). Results, including failures, are cached, so each
+//! DID is looked up once.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,26 +26,28 @@ pub enum ResolveError {
 pub enum LoadError {
     #[error("{path}: {message}")]
     File { path: String, message: String },
+    #[error("DID resolver: {0}")]
+    Resolver(String),
 }
 
 pub struct Resolver {
     docs: HashMap<String, DidDocument>,
     plc: Option<Url>,
     web: bool,
-    client: reqwest::Client,
+    net: plc::Resolver,
     cache: Mutex<HashMap<String, Result<PublicKey, ResolveError>>>,
 }
 
 impl Resolver {
     /// `plc`: a PLC directory base URL for `did:plc`; `web`: whether to fetch `did:web` documents.
-    pub fn new(plc: Option<Url>, web: bool) -> Self {
-        Resolver {
-            docs: HashMap::new(),
-            plc,
-            web,
-            client: reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("HTTP client"),
-            cache: Mutex::new(HashMap::new()),
-        }
+    pub fn new(plc: Option<Url>, web: bool) -> Result<Self, LoadError> {
+        let net = plc::Resolver::new(plc::ResolverConfig {
+            plc_url: plc.as_ref().map_or("https://plc.directory".into(), |u| u.as_str().trim_end_matches('/').into()),
+            allow_insecure_loopback: true,
+            ..Default::default()
+        })
+        .map_err(|e| LoadError::Resolver(e.to_string()))?;
+        Ok(Resolver { docs: HashMap::new(), plc, web, net, cache: Mutex::new(HashMap::new()) })
     }
 
     /// Adds the documents of a JSON file (`.zst` is decompressed).
@@ -88,22 +91,10 @@ impl Resolver {
         if let Some(doc) = self.docs.get(did) {
             return Ok(doc.clone());
         }
-        let url = if did.starts_with("did:plc:") {
-            let plc = self.plc.as_ref().ok_or_else(|| ResolveError::NoSource(did.into()))?;
-            crate::util::join_segment(plc, did)
-        } else if let Some(host) = did.strip_prefix("did:web:").filter(|_| self.web) {
-            let host = host.replace("%3A", ":");
-            let scheme = if host.starts_with("localhost") || host.starts_with("127.0.0.1") { "http" } else { "https" };
-            Url::parse(&format!("{scheme}://{host}/.well-known/did.json"))
-                .map_err(|e| ResolveError::Lookup { did: did.into(), message: e.to_string() })?
-        } else {
+        let covered = (did.starts_with("did:plc:") && self.plc.is_some()) || (did.starts_with("did:web:") && self.web);
+        if !covered {
             return Err(ResolveError::NoSource(did.into()));
-        };
-        let fail = |message: String| ResolveError::Lookup { did: did.into(), message };
-        let resp = self.client.get(url).send().await.map_err(|e| fail(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(fail(format!("HTTP {}", resp.status())));
         }
-        resp.json::<DidDocument>().await.map_err(|e| fail(e.to_string()))
+        self.net.resolve(did).await.map_err(|e| ResolveError::Lookup { did: did.into(), message: e.to_string() })
     }
 }

@@ -96,7 +96,7 @@ async fn compare_reports_exactly_the_dropped_events() {
     let frames = read_frames(&path).unwrap();
     let full = replay(frames.clone(), Speed::Max, None).await;
     let lossy = replay(frames.clone(), Speed::Max, Some(10)).await;
-    let mut resolver = Resolver::new(None, false);
+    let mut resolver = Resolver::new(None, false).unwrap();
     resolver.load_file(&docs).unwrap();
     let source = |name: &str, server: &ReplayServer| Source {
         name: name.into(),
@@ -151,7 +151,7 @@ async fn compare_resolves_keys_from_a_plc_directory() {
     let host = replay(frames.clone(), Speed::Max, None).await;
     let source = Source { name: "host".into(), url: stream_url(&host.url(), SUBSCRIBE_REPOS).unwrap(), kind: SourceKind::Firehose };
     let opts = CompareOptions { sources: vec![source], duration: Duration::from_secs(4), cursor: None };
-    let figures = compare(&opts, Some(Arc::new(Resolver::new(Some(plc), false))), Arc::new(AtomicU64::new(0))).await;
+    let figures = compare(&opts, Some(Arc::new(Resolver::new(Some(plc), false).unwrap())), Arc::new(AtomicU64::new(0))).await;
     host.shutdown().await;
     let commits = frames.iter().filter(|f| matches!(SubscribeReposFrame::decode(f), Ok(SubscribeReposFrame::Commit(_)))).count() as u64;
     let v = figures.sources[0].verify.as_ref().unwrap();

@@ -262,3 +262,43 @@ async fn genesis_operations_register_with_a_plc_directory() {
         assert_eq!(id.doc.pds_endpoint(), Some(world.hosts[id.host].url().as_str()));
     }
 }
+
+/// `loadgen world` without `--plc` runs the project's own PLC directory and registers every
+/// account there: while the world lingers, each DID resolves to the document it was built with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_embeds_its_own_plc_directory() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let docs_path = dir.path().join("docs.json");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["world", "--hosts", "1", "--accounts", "5", "--initial-records", "3", "--events", "10", "--linger", "20s", "--quiet"])
+        .arg("--did-docs-out")
+        .arg(&docs_path)
+        .arg("--json")
+        .arg(dir.path().join("world.json"))
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let plc = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("PLC directory ") {
+                return rest.split(": ").next().unwrap().trim_end_matches('/').to_string();
+            }
+        }
+        panic!("world exited without naming its PLC directory");
+    })
+    .await
+    .expect("world starts within a minute");
+    assert!(plc.starts_with("http://127.0.0.1:"), "{plc}");
+    let docs: HashMap<String, serde_json::Value> = serde_json::from_slice(&std::fs::read(&docs_path).unwrap()).unwrap();
+    assert_eq!(docs.len(), 5);
+    for (did, doc) in &docs {
+        let served: serde_json::Value = reqwest::get(format!("{plc}/{did}")).await.unwrap().json().await.unwrap();
+        assert_eq!(served["id"], doc["id"]);
+        assert_eq!(served["verificationMethod"], doc["verificationMethod"]);
+        assert_eq!(served["service"], doc["service"]);
+    }
+    child.kill().await.unwrap();
+}

@@ -138,12 +138,16 @@ fn writer(s: &AppState, req: &Req, obj: &Map<String, Value>) -> Result<(String, 
     let access = s.auth.access(&req.headers)?;
     let account = authed_account(s, &access, true)?;
     let repo = str_field(obj, "repo")?;
-    let did =
-        resolve_repo(s, repo)?.ok_or_else(|| XrpcError::invalid_request(format!("Could not find repo: {repo}")))?;
-    if did != account.did {
-        return Err(XrpcError::auth_required("Authentication Required"));
+    // Clients almost always name their own DID; only a handle needs looking up.
+    if repo != account.did {
+        let did = resolve_repo(s, repo)?
+            .ok_or_else(|| XrpcError::invalid_request(format!("Could not find repo: {repo}")))?;
+        if did != account.did {
+            return Err(XrpcError::auth_required("Authentication Required"));
+        }
     }
-    Ok((did, signing_key(&account)?))
+    let key = signing_key(&account)?;
+    Ok((account.did, key))
 }
 
 fn body_object(req: &Req) -> Result<Map<String, Value>, XrpcError> {

@@ -1,6 +1,8 @@
 //! `com.atproto.server.*`: accounts, sessions, app passwords, invite codes, account status
 //! and service auth.
 
+use std::collections::HashMap;
+
 use atproto::did_doc::DidDocument;
 use atproto::firehose::{AccountEvent, IdentityEvent, SubscribeReposFrame};
 use atproto::keys::{KeyType, Keypair};
@@ -36,8 +38,21 @@ pub fn account_by_identifier(s: &AppState, ident: &str) -> Result<Option<Account
     }
 }
 
+/// The account's repository signing key. Parsed keys are kept (by their stored hex) because
+/// deriving the public point costs a scalar multiplication on every write otherwise.
 pub fn signing_key(account: &Account) -> Result<Keypair, XrpcError> {
-    Keypair::from_hex(KeyType::K256, &account.signing_key_hex).map_err(internal)
+    static PARSED: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Keypair>>> = std::sync::OnceLock::new();
+    let cache = PARSED.get_or_init(Default::default);
+    if let Some(key) = cache.lock().unwrap().get(&account.signing_key_hex) {
+        return Ok(key.clone());
+    }
+    let key = Keypair::from_hex(KeyType::K256, &account.signing_key_hex).map_err(internal)?;
+    let mut cache = cache.lock().unwrap();
+    if cache.len() >= 100_000 {
+        cache.clear();
+    }
+    cache.insert(account.signing_key_hex.clone(), key.clone());
+    Ok(key)
 }
 
 /// The account's DID document as this PDS publishes it in PLC.

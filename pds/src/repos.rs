@@ -20,7 +20,7 @@ use atproto::{Cid, Ipld};
 use rocksdb::WriteBatch;
 use tokio::sync::Mutex;
 
-use crate::store::{DbBlocks, EventBody, RepoRoot, Store, StoreError, CF_REPOS};
+use crate::store::{DbBlocks, EventBody, Store, StoreError, CF_REPOS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -115,15 +115,7 @@ impl Repos {
         let (repo, data) = Repo::create(blocks.clone(), did, key, &rev);
         let mut batch = WriteBatch::default();
         blocks.put_all(&mut batch, &rev, &data.new_blocks);
-        self.store.put_json(
-            &mut batch,
-            CF_REPOS,
-            did,
-            &RepoRoot {
-                cid: data.cid.to_string(),
-                rev: rev.clone(),
-            },
-        );
+        self.store.put_repo_root(&mut batch, did, &data.cid, &rev);
         extra(&self.store, &mut batch);
         events.push(sync_event(did, data.cid, data.commit.encode(), &rev));
         self.store.commit(batch, events).await?;
@@ -209,15 +201,7 @@ impl Repos {
             }
         }
         let unreferenced = self.store.move_blob_refs(&mut batch, did, &released, &blob_refs, &rev)?;
-        self.store.put_json(
-            &mut batch,
-            CF_REPOS,
-            did,
-            &RepoRoot {
-                cid: data.cid.to_string(),
-                rev: rev.clone(),
-            },
-        );
+        self.store.put_repo_root(&mut batch, did, &data.cid, &rev);
         let event = commit_event(did, &data, blob_refs.iter().map(|(_, c)| *c).collect());
         let result = self.store.commit(batch, vec![event]).await;
         if let Err(e) = result {
@@ -275,7 +259,7 @@ impl Repos {
                 self.store.put_blob(&mut batch, did, cid, meta);
             }
         }
-        self.store.put_json(&mut batch, CF_REPOS, did, &RepoRoot { cid: commit_cid.to_string(), rev: rev.clone() });
+        self.store.put_repo_root(&mut batch, did, &commit_cid, &rev);
         let sync = sync_event(did, commit_cid, commit_bytes, &rev);
         self.store.commit(batch, vec![sync]).await?;
         *guard = None;

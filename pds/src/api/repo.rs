@@ -215,21 +215,7 @@ pub async fn create_record(s: &AppState, req: &Req) -> XrpcResult {
         rkey: rkey.clone(),
         record,
     };
-    let path = write.path();
-    let commit = s
-        .repos
-        .write(&did, &key, vec![write], swap_commit(&obj)?, vec![])
-        .await
-        .map_err(write_error)?;
-    s.notify_after_write();
-    ok_json(with_status(
-        json!({
-            "uri": format!("at://{did}/{path}"),
-            "cid": op_cid(&commit, &path),
-            "commit": commit_meta(&commit),
-        }),
-        status,
-    ))
+    write_one(s, &did, &key, write, swap_commit(&obj)?, vec![], status).await
 }
 
 pub async fn put_record(s: &AppState, req: &Req) -> XrpcResult {
@@ -264,11 +250,21 @@ pub async fn put_record(s: &AppState, req: &Req) -> XrpcResult {
         }
     };
     let swaps = swap_record(&obj, &path)?.into_iter().collect();
-    let commit = s
-        .repos
-        .write(&did, &key, vec![write], swap_commit(&obj)?, swaps)
-        .await
-        .map_err(write_error)?;
+    write_one(s, &did, &key, write, swap_commit(&obj)?, swaps, status).await
+}
+
+/// Commits one create or update and answers with its URI, CID, commit and validation status.
+async fn write_one(
+    s: &AppState,
+    did: &str,
+    key: &atproto::keys::Keypair,
+    write: RecordWrite,
+    swap_commit: Option<Cid>,
+    swaps: Vec<SwapRecord>,
+    status: Option<&str>,
+) -> XrpcResult {
+    let path = write.path();
+    let commit = s.repos.write(did, key, vec![write], swap_commit, swaps).await.map_err(write_error)?;
     s.notify_after_write();
     ok_json(with_status(
         json!({

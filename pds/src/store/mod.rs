@@ -132,6 +132,11 @@ impl Store {
         self.sequencer.commit(batch, events).await
     }
 
+    /// Records `did`'s repository as at commit `cid`, rev `rev`, in `batch`.
+    pub fn put_repo_root(&self, batch: &mut WriteBatch, did: &str, cid: &cid::Cid, rev: &str) {
+        self.put_json(batch, CF_REPOS, did, &RepoRoot { cid: cid.to_string(), rev: rev.into() });
+    }
+
     /// The current commit of `did`'s repository.
     pub fn repo_root(&self, did: &str) -> Result<Option<RepoRoot>, StoreError> {
         self.get_json(CF_REPOS, did)

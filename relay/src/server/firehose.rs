@@ -58,7 +58,7 @@ pub(super) fn start_position(relay: &Relay, cursor: Option<i64>) -> Start {
 }
 
 async fn serve(relay: Arc<Relay>, socket: WebSocket, cursor: Option<i64>) {
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
     let mut pos = match start_position(&relay, cursor) {
         Start::Future => {
             let _ = sink.send(error_frame("FutureCursor", "cursor is ahead of the relay's sequence")).await;
@@ -78,16 +78,7 @@ async fn serve(relay: Arc<Relay>, socket: WebSocket, cursor: Option<i64>) {
     metrics::gauge!("relay_consumers").increment(1.0);
     let _guard = Guard;
     let mut head_rx = relay.log.subscribe();
-    // Watch the read half for the consumer closing.
-    let (closed_tx, mut closed_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-        let _ = closed_tx.send(());
-    });
+    let mut closed_rx = super::closed(stream);
     let timeout = relay.config.consumer_send_timeout;
     loop {
         head_rx.borrow_and_update();

@@ -53,3 +53,21 @@ async fn metrics() -> impl IntoResponse {
 async fn health(State(relay): State<Arc<Relay>>) -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "seq": relay.log.head()}))
 }
+
+/// Resolves when a consumer closes its WebSocket (or the read half fails), watching the read
+/// half in a task of its own.
+fn closed(
+    mut stream: futures::stream::SplitStream<axum::extract::ws::WebSocket>,
+) -> tokio::sync::oneshot::Receiver<()> {
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, axum::extract::ws::Message::Close(_)) {
+                break;
+            }
+        }
+        let _ = tx.send(());
+    });
+    rx
+}

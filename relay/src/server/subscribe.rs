@@ -48,7 +48,7 @@ pub async fn subscribe(State(relay): State<Arc<Relay>>, RawQuery(q): RawQuery, w
 }
 
 async fn serve(relay: Arc<Relay>, socket: WebSocket, p: Params) {
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
     let head = relay.log.head();
     let mut pos = match p.cursor {
         None => head,
@@ -60,15 +60,7 @@ async fn serve(relay: Arc<Relay>, socket: WebSocket, p: Params) {
     };
     let mut compressor = if p.compress { zstd::bulk::Compressor::new(3).ok() } else { None };
     let mut head_rx = relay.log.subscribe();
-    let (closed_tx, mut closed_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-        let _ = closed_tx.send(());
-    });
+    let mut closed_rx = super::closed(stream);
     let timeout = relay.config.consumer_send_timeout;
     loop {
         head_rx.borrow_and_update();

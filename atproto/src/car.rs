@@ -263,9 +263,15 @@ fn section_prefix(cid: &Cid, data_len: usize) -> Vec<u8> {
 
 /// Writes a whole CAR into memory.
 pub fn write<'a>(roots: &[Cid], blocks: impl IntoIterator<Item = (&'a Cid, &'a [u8])>) -> Vec<u8> {
-    let mut out = header_bytes(roots);
+    let header = header_bytes(roots);
+    let blocks: Vec<(&Cid, &[u8])> = blocks.into_iter().collect();
+    // Sized once: firehose frames carry a CAR each, and regrowing it was a visible cost.
+    let size = header.len() + blocks.iter().map(|(c, d)| 10 + c.encoded_len() + d.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend(header);
     for (cid, data) in blocks {
-        out.extend(section_prefix(cid, data.len()));
+        write_varint(&mut out, (cid.encoded_len() + data.len()) as u64);
+        cid.write_bytes(&mut out).expect("writing to a Vec cannot fail");
         out.extend_from_slice(data);
     }
     out

@@ -23,9 +23,18 @@ pub enum CidError {
 }
 
 fn cid_v1(codec: u64, bytes: &[u8]) -> Cid {
-    let digest = Sha256::digest(bytes);
-    let mh = Multihash::wrap(SHA2_256, &digest).expect("32-byte digest fits a multihash");
+    from_digest(codec, &Sha256::digest(bytes).into())
+}
+
+/// The CIDv1 of a block whose sha2-256 digest is known (for stores that key blocks by digest).
+pub fn from_digest(codec: u64, digest: &[u8; 32]) -> Cid {
+    let mh = Multihash::wrap(SHA2_256, digest).expect("32-byte digest fits a multihash");
     Cid::new_v1(codec, mh)
+}
+
+/// The sha2-256 digest inside a CID, if it has one.
+pub fn digest(cid: &Cid) -> Option<[u8; 32]> {
+    (cid.hash().code() == SHA2_256).then(|| cid.hash().digest().try_into().ok()).flatten()
 }
 
 /// The CID of a DAG-CBOR block.

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use atproto::blockstore::{BlockSink, MemoryBlockStore};
+use atproto::firehose::{CommitEvent, RepoOp};
 use atproto::mst::diff::{diff, DiffEntry};
 use atproto::mst::invert::{invert, TreeOp};
 use atproto::mst::proof::Blocks;
@@ -54,8 +55,36 @@ fn persist(t: &mut Mst<MemoryBlockStore>, store: &mut MemoryBlockStore) -> Cid {
     root
 }
 
+fn commit_event() -> impl Strategy<Value = CommitEvent> {
+    let cid = any::<u32>().prop_map(value);
+    let op = ("[a-z]{1,8}", ".{0,40}", proptest::option::of(cid.clone()), proptest::option::of(cid.clone()))
+        .prop_map(|(action, path, cid, prev)| RepoOp { action, path, cid, prev });
+    let text = ".{0,30}";
+    (
+        (any::<i64>(), any::<bool>(), any::<bool>(), text, cid.clone(), text, proptest::option::of(text)),
+        (
+            proptest::collection::vec(any::<u8>(), 0..600),
+            proptest::collection::vec(op, 0..4),
+            proptest::collection::vec(cid.clone(), 0..3),
+            proptest::option::of(cid),
+            text,
+        ),
+    )
+        .prop_map(|((seq, rebase, too_big, repo, commit, rev, since), (blocks, ops, blobs, prev_data, time))| CommitEvent {
+            seq, rebase, too_big, repo, commit, rev, since, blocks, ops, blobs, prev_data, time,
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hand_written_commit_encoding_matches_the_generic_one(e in commit_event()) {
+        let mut fast = Vec::new();
+        e.encode_into(&mut fast);
+        prop_assert_eq!(&fast, &atproto::cbor::encode(&e).unwrap());
+        prop_assert_eq!(atproto::cbor::decode::<CommitEvent>(&fast).unwrap(), e);
+    }
 
     #[test]
     fn dag_cbor_roundtrips(v in ipld()) {
@@ -101,6 +130,65 @@ proptest! {
             prop_assert_eq!(t.delete(k).unwrap(), Some(value(9999)));
         }
         prop_assert_eq!(t.root(), before);
+    }
+
+    #[test]
+    fn removed_nodes_leave_exactly_the_live_tree(
+        keys in keys(200),
+        rounds in proptest::collection::vec((keys(12), proptest::collection::vec(any::<prop::sample::Index>(), 0..12)), 1..5),
+    ) {
+        // A store that starts with exactly the tree's nodes keeps exactly them when each round
+        // stores the new blocks and drops the removed ones.
+        let mut t = build(&keys);
+        let mut store = MemoryBlockStore::new();
+        persist(&mut t, &mut store);
+        let mut live: BTreeMap<String, Cid> = keys.iter().enumerate().map(|(i, k)| (k.clone(), value(i as u32))).collect();
+        for (r, (edits, deletes)) in rounds.iter().enumerate() {
+            for d in deletes {
+                let Some(k) = live.keys().nth(d.index(live.len().max(1))).cloned() else { break };
+                live.remove(&k);
+                prop_assert!(t.delete(&k).unwrap().is_some());
+            }
+            for (n, k) in edits.iter().enumerate() {
+                if live.remove(k).is_some() {
+                    prop_assert!(t.delete(k).unwrap().is_some());
+                } else {
+                    let v = value(0x4000_0000 | (r as u32) << 8 | n as u32);
+                    t.insert(k, v).unwrap();
+                    live.insert(k.clone(), v);
+                }
+            }
+            // Undo the round's first edit in the same round: its nodes come back into use.
+            if let Some(k) = edits.first() {
+                match live.remove(k) {
+                    Some(_) => { t.delete(k).unwrap(); }
+                    None => { t.insert(k, value(7)).unwrap(); live.insert(k.clone(), value(7)); }
+                }
+            }
+            persist(&mut t, &mut store);
+            for cid in t.take_removed() {
+                prop_assert!(store.remove(&cid).is_some(), "removed node {} was stored", cid);
+            }
+            let keys: Vec<String> = live.keys().cloned().collect();
+            let mut fresh = Mst::new(MemoryBlockStore::new());
+            for k in &keys {
+                fresh.insert(k, live[k]).unwrap();
+            }
+            fresh.root();
+            let expected: BTreeSet<Cid> = fresh.take_new_blocks().into_iter().map(|(c, _)| c).collect();
+            let stored: BTreeSet<Cid> = store.iter().map(|(c, _)| *c).collect();
+            prop_assert_eq!(stored, expected);
+        }
+        // A tree read from the store and unloaded reads and edits the same afterwards.
+        let root = t.root();
+        let mut u = Mst::load(store.clone(), root).unwrap();
+        prop_assert_eq!(u.entries().unwrap(), live.clone().into_iter().collect::<Vec<_>>());
+        u.unload();
+        prop_assert_eq!(u.entries().unwrap(), live.into_iter().collect::<Vec<_>>());
+        u.unload();
+        u.insert("zz.z/unloaded", value(1)).unwrap();
+        t.insert("zz.z/unloaded", value(1)).unwrap();
+        prop_assert_eq!(u.root(), t.root());
     }
 
     #[test]

@@ -277,6 +277,15 @@ pub enum Draw {
     Account { account: usize },
 }
 
+impl Draw {
+    /// The account the event is about.
+    pub fn account(&self) -> usize {
+        match *self {
+            Draw::Commit { account, .. } | Draw::Identity { account } | Draw::Account { account } => account,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpKind {

@@ -67,6 +67,58 @@ pub struct CommitEvent {
     pub time: String,
 }
 
+impl CommitEvent {
+    /// Appends the canonical DAG-CBOR of the event: what the derived `Serialize` produces,
+    /// written directly (the relay and `world` encode one per commit; see `cbor::write`).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        use crate::cbor::write;
+        // Keys in canonical order: by length, then bytewise.
+        write::head(out, 5, 11 + self.prev_data.is_some() as u64);
+        write::text(out, "ops");
+        write::head(out, 4, self.ops.len() as u64);
+        for op in &self.ops {
+            write::head(out, 5, 3 + op.prev.is_some() as u64);
+            write::text(out, "cid");
+            write::link(out, op.cid.as_ref());
+            write::text(out, "path");
+            write::text(out, &op.path);
+            if let Some(prev) = &op.prev {
+                write::text(out, "prev");
+                write::link(out, Some(prev));
+            }
+            write::text(out, "action");
+            write::text(out, &op.action);
+        }
+        write::text(out, "rev");
+        write::text(out, &self.rev);
+        write::text(out, "seq");
+        write::int(out, self.seq);
+        write::text(out, "repo");
+        write::text(out, &self.repo);
+        write::text(out, "time");
+        write::text(out, &self.time);
+        write::text(out, "blobs");
+        write::head(out, 4, self.blobs.len() as u64);
+        for blob in &self.blobs {
+            write::link(out, Some(blob));
+        }
+        write::text(out, "since");
+        write::opt_text(out, self.since.as_deref());
+        write::text(out, "blocks");
+        write::bytes(out, &self.blocks);
+        write::text(out, "commit");
+        write::link(out, Some(&self.commit));
+        write::text(out, "rebase");
+        write::bool(out, self.rebase);
+        write::text(out, "tooBig");
+        write::bool(out, self.too_big);
+        if let Some(prev_data) = &self.prev_data {
+            write::text(out, "prevData");
+            write::link(out, Some(prev_data));
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncEvent {
     pub seq: i64,
@@ -188,17 +240,25 @@ impl SubscribeReposFrame {
             None => Header { op: -1, t: None },
             Some(t) => Header { op: 1, t: Some(t.into()) },
         };
-        let mut out = cbor::encode(&header).expect("header encodes");
-        let body = match self {
-            Self::Commit(e) => cbor::encode(e),
-            Self::Sync(e) => cbor::encode(e),
-            Self::Identity(e) => cbor::encode(e),
-            Self::Account(e) => cbor::encode(e),
-            Self::Info(e) => cbor::encode(e),
-            Self::Error(e) => cbor::encode(e),
-            Self::Unknown { body, .. } => Ok(body.clone()),
+        // Sized for the CAR slice a commit or sync carries, plus room for the other fields.
+        let blocks = match self {
+            Self::Commit(e) => e.blocks.len() + e.ops.len() * 160,
+            Self::Sync(e) => e.blocks.len(),
+            Self::Unknown { body, .. } => body.len(),
+            _ => 0,
         };
-        out.extend(body.expect("frame body encodes"));
+        let mut out = Vec::with_capacity(blocks + 512);
+        cbor::encode_into(&mut out, &header).expect("header encodes");
+        match self {
+            Self::Commit(e) => Ok(e.encode_into(&mut out)),
+            Self::Sync(e) => cbor::encode_into(&mut out, e),
+            Self::Identity(e) => cbor::encode_into(&mut out, e),
+            Self::Account(e) => cbor::encode_into(&mut out, e),
+            Self::Info(e) => cbor::encode_into(&mut out, e),
+            Self::Error(e) => cbor::encode_into(&mut out, e),
+            Self::Unknown { body, .. } => Ok(out.extend_from_slice(body)),
+        }
+        .expect("frame body encodes");
         out
     }
 }

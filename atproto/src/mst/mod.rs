@@ -42,17 +42,20 @@ pub enum MstError {
 /// A Merkle Search Tree over a block store, edited in memory.
 ///
 /// Edits are cheap; [`Mst::root`] re-encodes the edited nodes and queues their blocks, which
-/// [`Mst::take_new_blocks`] hands over for storage.
+/// [`Mst::take_new_blocks`] hands over for storage. The blocks of nodes the edits replaced are
+/// collected too ([`Mst::take_removed`]), so a store can drop what the tree no longer uses.
 pub struct Mst<S> {
     store: S,
     root: Box<Node>,
     new_blocks: Vec<(Cid, Bytes)>,
+    /// CIDs of stored nodes that edits changed or removed.
+    removed: Vec<Cid>,
 }
 
 impl<S: BlockStore> Mst<S> {
     /// An empty tree.
     pub fn new(store: S) -> Self {
-        Mst { store, root: Box::new(Node::empty(0)), new_blocks: Vec::new() }
+        Mst { store, root: Box::new(Node::empty(0)), new_blocks: Vec::new(), removed: Vec::new() }
     }
 
     /// The tree whose root node is `root` in `store`.
@@ -65,7 +68,7 @@ impl<S: BlockStore> Mst<S> {
                 Some(sub) => resolve_layer(&store, sub)? + 1,
             };
         }
-        Ok(Mst { store, root: Box::new(node), new_blocks: Vec::new() })
+        Ok(Mst { store, root: Box::new(node), new_blocks: Vec::new(), removed: Vec::new() })
     }
 
     pub fn store(&self) -> &S {
@@ -74,12 +77,40 @@ impl<S: BlockStore> Mst<S> {
 
     /// The root CID, encoding any edited nodes.
     pub fn root(&mut self) -> Cid {
-        self.root.ensure_cid(&mut self.new_blocks)
+        let before = self.new_blocks.len();
+        let root = self.root.ensure_cid(&mut self.new_blocks);
+        // An edit can restore a node's earlier content (add a key, then delete it): that
+        // block is in use again.
+        let encoded = &self.new_blocks[before..];
+        if !self.removed.is_empty() && !encoded.is_empty() {
+            self.removed.retain(|c| !encoded.iter().any(|(n, _)| n == c));
+        }
+        root
     }
 
     /// The blocks encoded since the last call (new and edited nodes), for storage.
     pub fn take_new_blocks(&mut self) -> Vec<(Cid, Bytes)> {
         std::mem::take(&mut self.new_blocks)
+    }
+
+    /// The stored nodes that edits since the last call replaced or removed, as of the last
+    /// [`Mst::root`]: blocks the current tree no longer uses.
+    pub fn take_removed(&mut self) -> Vec<Cid> {
+        std::mem::take(&mut self.removed)
+    }
+
+    /// Forgets decoded nodes below the root, to bound memory; they are read from the store
+    /// again when needed. Every node must match a block the store holds: call after
+    /// [`Mst::root`], once the new blocks are stored.
+    pub fn unload(&mut self) {
+        self.root();
+        for i in 0..=self.root.entries.len() {
+            let slot = self.root.slot_mut(i);
+            if let Some(Sub::Loaded(node)) = slot {
+                let cid = node.cid.expect("encoded by root()");
+                *slot = Some(Sub::Stored(cid));
+            }
+        }
     }
 
     /// The value at `key`.
@@ -108,14 +139,16 @@ impl<S: BlockStore> Mst<S> {
             return Err(MstError::InvalidKey(key.into()));
         }
         let h = key::height(key.as_bytes());
+        let removed = &mut self.removed;
         if self.root.is_empty() {
+            self.root.touch(removed);
             self.root = Box::new(Node::empty(h));
         }
         if h > self.root.layer {
             // The key sits above the current root: split the whole tree around it.
             let old = std::mem::replace(&mut self.root, Box::new(Node::empty(h)));
             let old_layer = old.layer;
-            let (mut left, mut right) = split(&self.store, Some(Sub::Loaded(old)), key, old_layer)?;
+            let (mut left, mut right) = split(&self.store, removed, Some(Sub::Loaded(old)), key, old_layer)?;
             for layer in old_layer + 1..h {
                 left = left.map(|s| wrap(s, layer));
                 right = right.map(|s| wrap(s, layer));
@@ -124,7 +157,7 @@ impl<S: BlockStore> Mst<S> {
             self.root.entries.push(Entry { key: key.into(), value, right });
             return Ok(None);
         }
-        insert_at(&self.store, &mut self.root, key, h, value)
+        insert_at(&self.store, removed, &mut self.root, key, h, value)
     }
 
     /// Adds a key that must not exist yet.
@@ -149,13 +182,14 @@ impl<S: BlockStore> Mst<S> {
         if h > self.root.layer {
             return Ok(None);
         }
-        let removed = delete_at(&self.store, &mut self.root, key, h)?;
+        let removed = delete_at(&self.store, &mut self.removed, &mut self.root, key, h)?;
         // Drop root levels left holding nothing but a subtree.
         while self.root.entries.is_empty() {
             let Some(sub) = self.root.left.take() else {
                 self.root.layer = 0;
                 break;
             };
+            self.root.touch(&mut self.removed);
             let layer = self.root.child_layer()?;
             self.root = sub.into_node(&self.store, layer)?;
         }
@@ -201,6 +235,7 @@ fn resolve_layer(store: &impl BlockStore, sub: &mut Sub) -> Result<u32, MstError
 
 fn insert_at(
     store: &impl BlockStore,
+    removed: &mut Vec<Cid>,
     node: &mut Node,
     key: &str,
     h: u32,
@@ -210,7 +245,7 @@ fn insert_at(
         Ok(i) => {
             let old = std::mem::replace(&mut node.entries[i].value, value);
             if old != value {
-                node.cid = None;
+                node.touch(removed);
             }
             return Ok(Some(old));
         }
@@ -220,19 +255,19 @@ fn insert_at(
         let gap = node.slot_mut(i).take();
         let (left, right) = match gap {
             None => (None, None),
-            gap => split(store, gap, key, node.child_layer()?)?,
+            gap => split(store, removed, gap, key, node.child_layer()?)?,
         };
         *node.slot_mut(i) = left;
         node.entries.insert(i, Entry { key: key.into(), value, right });
-        node.cid = None;
+        node.touch(removed);
         return Ok(None);
     }
     let layer = node.child_layer()?;
     let slot = node.slot_mut(i);
     let child = slot.get_or_insert_with(|| Sub::Loaded(Box::new(Node::empty(layer))));
-    let old = insert_at(store, child.load_mut(store, layer)?, key, h, value)?;
+    let old = insert_at(store, removed, child.load_mut(store, layer)?, key, h, value)?;
     if old != Some(value) {
-        node.cid = None;
+        node.touch(removed);
     }
     Ok(old)
 }
@@ -240,6 +275,7 @@ fn insert_at(
 /// Splits a subtree of `layer` into the parts before and after `key` (which it must not hold).
 fn split(
     store: &impl BlockStore,
+    removed: &mut Vec<Cid>,
     sub: Option<Sub>,
     key: &str,
     layer: u32,
@@ -251,25 +287,31 @@ fn split(
     let gap = node.slot_mut(i).take();
     let (gap_left, gap_right) = match gap {
         None => (None, None),
-        gap => split(store, gap, key, node.child_layer()?)?,
+        gap => split(store, removed, gap, key, node.child_layer()?)?,
     };
     *node.slot_mut(i) = gap_left;
-    node.cid = None;
+    node.touch(removed);
     let right = Box::new(Node { layer, left: gap_right, entries: right_entries, cid: None });
     Ok((non_empty(node), non_empty(right)))
 }
 
-fn delete_at(store: &impl BlockStore, node: &mut Node, key: &str, h: u32) -> Result<Option<Cid>, MstError> {
+fn delete_at(
+    store: &impl BlockStore,
+    removed: &mut Vec<Cid>,
+    node: &mut Node,
+    key: &str,
+    h: u32,
+) -> Result<Option<Cid>, MstError> {
     match node.search(key) {
         Ok(i) => {
             let entry = node.entries.remove(i);
             let left = node.slot_mut(i).take();
             let merged = match node.layer {
                 0 => None,
-                l => merge(store, left, entry.right, l - 1)?,
+                l => merge(store, removed, left, entry.right, l - 1)?,
             };
             *node.slot_mut(i) = merged;
-            node.cid = None;
+            node.touch(removed);
             Ok(Some(entry.value))
         }
         Err(_) if h >= node.layer => Ok(None),
@@ -277,20 +319,26 @@ fn delete_at(store: &impl BlockStore, node: &mut Node, key: &str, h: u32) -> Res
             let layer = node.child_layer()?;
             let Some(sub) = node.slot_mut(i) else { return Ok(None) };
             let child = sub.load_mut(store, layer)?;
-            let removed = delete_at(store, child, key, h)?;
-            if removed.is_some() {
+            let value = delete_at(store, removed, child, key, h)?;
+            if value.is_some() {
                 if child.is_empty() {
                     *node.slot_mut(i) = None;
                 }
-                node.cid = None;
+                node.touch(removed);
             }
-            Ok(removed)
+            Ok(value)
         }
     }
 }
 
 /// Joins two adjacent subtrees of `layer` (every key of `a` below every key of `b`).
-fn merge(store: &impl BlockStore, a: Option<Sub>, b: Option<Sub>, layer: u32) -> Result<Option<Sub>, MstError> {
+fn merge(
+    store: &impl BlockStore,
+    removed: &mut Vec<Cid>,
+    a: Option<Sub>,
+    b: Option<Sub>,
+    layer: u32,
+) -> Result<Option<Sub>, MstError> {
     let (a, b) = match (a, b) {
         (None, x) | (x, None) => return Ok(x),
         (Some(a), Some(b)) => (a.into_node(store, layer)?, b.into_node(store, layer)?),
@@ -301,11 +349,12 @@ fn merge(store: &impl BlockStore, a: Option<Sub>, b: Option<Sub>, layer: u32) ->
     let b_edge = b.left.take();
     let middle = match (a_edge, b_edge) {
         (None, None) => None,
-        (x, y) => merge(store, x, y, a.child_layer()?)?,
+        (x, y) => merge(store, removed, x, y, a.child_layer()?)?,
     };
     *a.slot_mut(last) = middle;
     a.entries.append(&mut b.entries);
-    a.cid = None;
+    a.touch(removed);
+    b.touch(removed);
     Ok(Some(Sub::Loaded(a)))
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{key, MstError};
 use crate::blockstore::BlockStore;
+use crate::cbor::write;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +54,13 @@ pub(crate) struct Node {
 impl Node {
     pub fn empty(layer: u32) -> Self {
         Node { layer, left: None, entries: Vec::new(), cid: None }
+    }
+
+    /// Marks the node edited; the block it was stored as, if any, joins `removed`.
+    pub fn touch(&mut self, removed: &mut Vec<Cid>) {
+        if let Some(cid) = self.cid.take() {
+            removed.push(cid);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -143,24 +151,24 @@ impl Node {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.entries.len() * 96);
         out.extend_from_slice(&[0xa2, 0x61, b'e']);
-        cbor_head(&mut out, 4, self.entries.len() as u64);
+        write::head(&mut out, 4, self.entries.len() as u64);
         let mut prev: &str = "";
         for entry in &self.entries {
             let p = key::common_prefix_len(prev.as_bytes(), entry.key.as_bytes());
             let suffix = &entry.key.as_bytes()[p..];
             prev = &entry.key;
             out.extend_from_slice(&[0xa4, 0x61, b'k']);
-            cbor_head(&mut out, 2, suffix.len() as u64);
+            write::head(&mut out, 2, suffix.len() as u64);
             out.extend_from_slice(suffix);
             out.extend_from_slice(&[0x61, b'p']);
-            cbor_head(&mut out, 0, p as u64);
+            write::head(&mut out, 0, p as u64);
             out.extend_from_slice(&[0x61, b't']);
-            cbor_link(&mut out, Self::slot_cid(&entry.right).as_ref());
+            write::link(&mut out, Self::slot_cid(&entry.right).as_ref());
             out.extend_from_slice(&[0x61, b'v']);
-            cbor_link(&mut out, Some(&entry.value));
+            write::link(&mut out, Some(&entry.value));
         }
         out.extend_from_slice(&[0x61, b'l']);
-        cbor_link(&mut out, Self::slot_cid(&self.left).as_ref());
+        write::link(&mut out, Self::slot_cid(&self.left).as_ref());
         out
     }
 
@@ -217,37 +225,4 @@ impl Sub {
             Sub::Loaded(node) => Ok(node),
         }
     }
-}
-
-/// A minimal CBOR head: major type and argument.
-fn cbor_head(out: &mut Vec<u8>, major: u8, n: u64) {
-    let m = major << 5;
-    match n {
-        0..=23 => out.push(m | n as u8),
-        24..=0xff => out.extend_from_slice(&[m | 24, n as u8]),
-        0x100..=0xffff => {
-            out.push(m | 25);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(m | 26);
-            out.extend_from_slice(&(n as u32).to_be_bytes());
-        }
-        _ => {
-            out.push(m | 27);
-            out.extend_from_slice(&n.to_be_bytes());
-        }
-    }
-}
-
-/// A CID as DAG-CBOR: tag 42 over the bytes `0x00 || cid`; `None` is null.
-fn cbor_link(out: &mut Vec<u8>, cid: Option<&Cid>) {
-    let Some(cid) = cid else {
-        out.push(0xf6);
-        return;
-    };
-    out.extend_from_slice(&[0xd8, 0x2a]);
-    cbor_head(out, 2, cid.encoded_len() as u64 + 1);
-    out.push(0x00);
-    cid.write_bytes(&mut *out).expect("writing to a Vec cannot fail");
 }

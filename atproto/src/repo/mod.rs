@@ -98,6 +98,10 @@ pub struct CommitData {
     pub ops: Vec<AppliedOp>,
     /// Blocks new to the store: the commit, new MST nodes and new records.
     pub new_blocks: Vec<(Cid, Bytes)>,
+    /// MST nodes of the previous tree that the new one no longer uses. (Records that left the
+    /// tree are the `prev` of the ops; whether their blocks can go depends on whether the store
+    /// shares blocks between identical records.)
+    pub removed_nodes: Vec<Cid>,
     /// The `#commit` event's CAR slice: new blocks plus covering proofs for every op.
     pub relevant_blocks: Blocks,
 }
@@ -176,6 +180,7 @@ impl<S: BlockStore> Repo<S> {
             prev_data: None,
             ops: vec![],
             new_blocks,
+            removed_nodes: Vec::new(),
             relevant_blocks,
         };
         (Repo { commit, commit_cid: cid, mst }, data)
@@ -242,18 +247,20 @@ impl<S: BlockStore> Repo<S> {
         let records = records.into_iter().flatten();
         let data = self.mst.root();
         let commit = UnsignedCommit::new(self.commit.did.clone(), data, rev).sign(key);
-        let cid = commit.cid();
+        let commit_block = commit.encode();
+        let cid = crate::cid::for_cbor(&commit_block);
 
         let mut new_blocks = self.mst.take_new_blocks();
+        let removed_nodes = self.mst.take_removed();
         new_blocks.extend(records);
-        new_blocks.push((cid, commit.encode().into()));
+        new_blocks.push((cid, commit_block.into()));
         let mut relevant_blocks: Blocks = new_blocks.iter().cloned().collect();
         for op in &ops {
             self.mst.covering_proof(&op.path, &mut relevant_blocks)?;
         }
         let since = Some(std::mem::replace(&mut self.commit, commit.clone()).rev);
         self.commit_cid = cid;
-        Ok(CommitData { cid, commit, since, prev_data: Some(prev_data), ops, new_blocks, relevant_blocks })
+        Ok(CommitData { cid, commit, since, prev_data: Some(prev_data), ops, new_blocks, removed_nodes, relevant_blocks })
     }
 
     /// Checks every write against the tree as the earlier writes leave it, and encodes the

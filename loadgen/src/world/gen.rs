@@ -1,16 +1,23 @@
 //! Generating events ahead of emission on every core.
 //!
 //! A single [`Planner`] draws the event sequence from the traffic model (who, what, when, and
-//! each host's next `seq`), so the sequence depends only on the seed. Accounts are spread over
-//! shards, one per core; each batch of plans is split by shard and the shards apply their
-//! writes in parallel (MST edits, record encoding, commit signing, CAR slices, frame
-//! encoding), then the frames are put back in plan order. Per-account order is preserved
-//! because an account lives in exactly one shard.
+//! each host's next `seq`), so the sequence depends only on the seed. Each batch of plans is
+//! grouped by account, and worker threads, one per core, take whole groups, largest first, and
+//! apply their writes (MST edits, record encoding, commit signing, CAR slices, frame
+//! encoding); then the frames are put back in plan order. Per-account order is preserved
+//! because one thread handles all of an account's events in a batch, and taking groups as
+//! threads free up keeps the cores busy however skewed the authors are.
+//!
+//! Left alone, decoded MST nodes would pile up until every tree was decoded, so [`Accounts`]
+//! keeps trees decoded for a bounded set of recently written accounts (CLOCK eviction) and
+//! unloads the rest, which are read back from their encoded nodes when next written.
 //!
 //! Revs and record keys are TIDs on a virtual clock: `epoch + event index` microseconds, never
 //! going backwards within a repository, so a seed and an epoch give identical frames.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 use atproto::firehose::{AccountEvent, IdentityEvent, SubscribeReposFrame};
 use atproto::repo::{RecordWrite, RepoError};
@@ -93,10 +100,7 @@ impl Planner {
     pub fn next(&mut self) -> Plan {
         let draw = self.sampler.draw();
         let other = self.sampler.author();
-        let account = match draw {
-            Draw::Commit { account, .. } | Draw::Identity { account } | Draw::Account { account } => account,
-        };
-        let host = self.account_host[account];
+        let host = self.account_host[draw.account()];
         let seq = self.next_seq[host];
         self.next_seq[host] += 1;
         let index = self.next_index;
@@ -115,17 +119,12 @@ impl Planner {
     }
 }
 
-/// Shared read-only context for shards.
+/// Shared read-only context for the workers.
 pub struct Context {
     pub dids: Arc<Vec<String>>,
     pub handles: Arc<Vec<String>>,
     pub seed: u64,
     pub epoch_micros: u64,
-}
-
-/// The accounts of one shard (account `i` is at `i / shards` in shard `i % shards`).
-pub struct Shard {
-    pub accounts: Vec<AccountState>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,128 +133,256 @@ pub enum GenError {
     Repo { account: usize, source: RepoError },
 }
 
-impl Shard {
-    fn process(&mut self, shards: usize, plans: &[Plan], ctx: &Context) -> Result<Vec<Emitted>, GenError> {
-        plans.iter().map(|p| self.one(shards, p, ctx)).collect()
+/// One batch, shared by the workers: groups of plans per account, largest first, taken in turn.
+struct Job {
+    groups: Vec<(usize, Vec<Plan>)>,
+    next: AtomicUsize,
+    out: Mutex<Result<Vec<Emitted>, GenError>>,
+}
+
+impl Job {
+    fn new(plans: Vec<Plan>) -> Self {
+        let mut slot: HashMap<usize, usize> = HashMap::new();
+        let mut groups: Vec<(usize, Vec<Plan>)> = Vec::new();
+        for p in plans {
+            let account = p.draw.account();
+            let i = *slot.entry(account).or_insert_with(|| {
+                groups.push((account, Vec::new()));
+                groups.len() - 1
+            });
+            groups[i].1.push(p);
+        }
+        groups.sort_by_key(|(_, g)| std::cmp::Reverse(g.len()));
+        Job { groups, next: AtomicUsize::new(0), out: Mutex::new(Ok(Vec::new())) }
     }
 
-    fn one(&mut self, shards: usize, plan: &Plan, ctx: &Context) -> Result<Emitted, GenError> {
-        let emitted = |kind, frame: SubscribeReposFrame| Emitted {
-            index: plan.index,
-            host: plan.host,
-            seq: plan.seq,
-            due_s: plan.due_s,
-            kind,
-            frame: frame.encode().into(),
-        };
-        let (account, op, collection) = match plan.draw {
-            Draw::Identity { account } => {
-                let evt = IdentityEvent {
-                    seq: plan.seq,
-                    did: ctx.dids[account].clone(),
-                    time: plan.time.clone(),
-                    handle: Some(ctx.handles[account].clone()),
-                };
-                return Ok(emitted(EmittedKind::Identity, SubscribeReposFrame::Identity(evt)));
-            }
-            Draw::Account { account } => {
-                let evt = AccountEvent { seq: plan.seq, did: ctx.dids[account].clone(), time: plan.time.clone(), active: true, status: None };
-                return Ok(emitted(EmittedKind::Account, SubscribeReposFrame::Account(evt)));
-            }
-            Draw::Commit { account, op, collection } => (account, op, collection),
-        };
-        let state = &mut self.accounts[account / shards];
-        let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed ^ plan.index.wrapping_mul(0x2545_f491_4f6c_dd1d));
-        let clock_id = (account % 1024) as u16;
-        let at = ctx.epoch_micros + plan.index;
-        let other_did = &ctx.dids[plan.other];
-        let other_rkey = Tid::from_parts(ctx.epoch_micros - rng.gen_range(1..30 * 86_400_000_000u64), 0).to_string();
-        // Record timestamps follow the virtual clock, so they too are fixed by seed and epoch.
-        let created_at = chrono::DateTime::from_timestamp_micros(at as i64)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let created_at = created_at.as_str();
-        // A delete removes an earlier record of the drawn collection (or any collection);
-        // with nothing to delete it becomes a create.
-        let mut op = op;
-        let mut collection = collection;
-        let mut deleted = None;
-        if op == OpKind::Delete {
-            let pick = if state.rkeys.get(&collection).is_some_and(|v| !v.is_empty()) {
-                Some(collection)
-            } else {
-                Collection::CREATED.into_iter().find(|c| state.rkeys.get(c).is_some_and(|v| !v.is_empty()))
-            };
-            match pick {
-                Some(c) => {
-                    let keys = state.rkeys.get_mut(&c).expect("non-empty");
-                    let i = rng.gen_range(0..keys.len());
-                    collection = c;
-                    deleted = Some(keys.swap_remove(i));
-                }
-                None => op = OpKind::Create,
+    fn work(&self, states: &[Mutex<AccountState>], ctx: &Context) {
+        let result = self.take_groups(states, ctx);
+        let mut out = self.out.lock().expect("batch lock");
+        match (result, &mut *out) {
+            (Ok(mut mine), Ok(all)) => all.append(&mut mine),
+            (Err(e), slot @ Ok(_)) => *slot = Err(e),
+            (_, Err(_)) => {}
+        }
+    }
+
+    /// Builds the events of groups taken in turn until none are left.
+    fn take_groups(&self, states: &[Mutex<AccountState>], ctx: &Context) -> Result<Vec<Emitted>, GenError> {
+        let mut mine = Vec::new();
+        while let Some((account, plans)) = self.groups.get(self.next.fetch_add(1, Ordering::Relaxed)) {
+            let mut state = states[*account].lock().expect("account lock");
+            for plan in plans {
+                mine.push(one(&mut state, *account, plan, ctx)?);
             }
         }
-        let write = match op {
-            OpKind::Create => {
-                let rkey = state.next_tid(at, clock_id).to_string();
-                let record = records::record(collection, &mut rng, created_at, other_did, &other_rkey);
-                state.rkeys.entry(collection).or_default().push(rkey.clone());
-                RecordWrite::Create { collection: collection.nsid().into(), rkey, record }
-            }
-            OpKind::Update => RecordWrite::Update {
-                collection: Collection::Profile.nsid().into(),
-                rkey: "self".into(),
-                record: records::record(Collection::Profile, &mut rng, created_at, other_did, &other_rkey),
-            },
-            OpKind::Delete => {
-                RecordWrite::Delete { collection: collection.nsid().into(), rkey: deleted.expect("picked above") }
-            }
-        };
-        let rev = state.next_tid(at, clock_id);
-        let data = state
-            .repo
-            .apply_writes(std::slice::from_ref(&write), &state.key, rev.as_str())
-            .map_err(|source| GenError::Repo { account, source })?;
-        state.store.extend(data.new_blocks.iter().cloned());
-        {
-            let mut head = state.head.write().expect("head lock");
-            head.cid = data.cid;
-            head.rev = rev.to_string();
-            match op {
-                OpKind::Create => head.records += 1,
-                OpKind::Delete => head.records -= 1,
-                OpKind::Update => {}
-            }
-        }
-        let evt = data.commit_event(plan.seq, plan.time.clone(), vec![]);
-        let kind = EmittedKind::Commit { op, collection: if op == OpKind::Update { Collection::Profile } else { collection } };
-        Ok(emitted(kind, SubscribeReposFrame::Commit(evt)))
+        Ok(mine)
+    }
+
+    /// The batch's events in plan order.
+    fn finish(self) -> Result<Vec<Emitted>, GenError> {
+        let mut out = self.out.into_inner().expect("batch lock")?;
+        out.sort_unstable_by_key(|e| e.index);
+        Ok(out)
     }
 }
 
-/// Applies a batch of plans on all shards in parallel; the result is in plan order.
-pub fn generate(shards: &mut [Shard], plans: Vec<Plan>, ctx: &Context) -> Result<Vec<Emitted>, GenError> {
-    let n = shards.len();
-    let mut per_shard: Vec<Vec<Plan>> = vec![Vec::new(); n];
-    for p in plans {
-        let account = match p.draw {
-            Draw::Commit { account, .. } | Draw::Identity { account } | Draw::Account { account } => account,
+/// Notes a batch's accounts as written and unloads trees beyond the bound, skipping (once)
+/// those written since they were last considered (CLOCK).
+fn touch(
+    states: &[Mutex<AccountState>],
+    decoded: &mut VecDeque<usize>,
+    referenced: &mut [Option<bool>],
+    max_decoded: usize,
+    written: Vec<usize>,
+) {
+    for a in written {
+        match &mut referenced[a] {
+            Some(bit) => *bit = true,
+            slot @ None => {
+                *slot = Some(false);
+                decoded.push_back(a);
+            }
+        }
+    }
+    while decoded.len() > max_decoded {
+        let a = decoded.pop_front().expect("non-empty");
+        if referenced[a] == Some(true) {
+            referenced[a] = Some(false);
+            decoded.push_back(a);
+        } else {
+            referenced[a] = None;
+            states[a].lock().expect("account lock").repo.mst().unload();
+        }
+    }
+}
+
+/// Every account's writable state, and which accounts have their tree decoded.
+pub struct Accounts {
+    /// Locked only by the one worker handling the account's events in a batch.
+    states: Vec<Mutex<AccountState>>,
+    /// Accounts with a decoded tree, in CLOCK order, with their "written since" bit.
+    decoded: VecDeque<usize>,
+    referenced: Vec<Option<bool>>,
+    max_decoded: usize,
+}
+
+impl Accounts {
+    /// `max_decoded`: how many accounts may keep their tree decoded between batches.
+    pub fn new(states: Vec<AccountState>, max_decoded: usize) -> Self {
+        let referenced = vec![None; states.len()];
+        Accounts { states: states.into_iter().map(Mutex::new).collect(), decoded: VecDeque::new(), referenced, max_decoded }
+    }
+
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    pub fn get(&mut self, account: usize) -> &mut AccountState {
+        self.states[account].get_mut().expect("account lock")
+    }
+
+    /// Generates batch after batch on `threads` persistent workers until `next_batch` has no
+    /// more or `emit` refuses one. Each batch comes out in plan order; the next one is planned
+    /// while the workers build the current one.
+    pub fn stream(
+        &mut self,
+        ctx: &Context,
+        threads: usize,
+        mut next_batch: impl FnMut() -> Option<Vec<Plan>>,
+        mut emit: impl FnMut(Vec<Emitted>) -> bool,
+    ) -> Result<(), GenError> {
+        let Accounts { states, decoded, referenced, max_decoded } = self;
+        let states = &*states;
+        std::thread::scope(|s| {
+            let (done_tx, done_rx) = mpsc::channel::<()>();
+            let workers: Vec<mpsc::Sender<Arc<Job>>> = (0..threads.max(1))
+                .map(|_| {
+                    let (tx, rx) = mpsc::channel::<Arc<Job>>();
+                    let done = done_tx.clone();
+                    s.spawn(move || {
+                        for job in rx {
+                            job.work(states, ctx);
+                            drop(job);
+                            if done.send(()).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    tx
+                })
+                .collect();
+            let mut current = next_batch().map(Job::new);
+            while let Some(job) = current.take() {
+                let job = Arc::new(job);
+                for w in &workers {
+                    w.send(job.clone()).expect("generator workers outlive the stream");
+                }
+                let next = next_batch().map(Job::new);
+                for _ in &workers {
+                    done_rx.recv().expect("generator workers report back");
+                }
+                let job = Arc::into_inner(job).expect("workers let go of a finished batch");
+                let accounts: Vec<usize> = job.groups.iter().map(|(a, _)| *a).collect();
+                let out = job.finish()?;
+                touch(states, decoded, referenced, *max_decoded, accounts);
+                if !emit(out) {
+                    break;
+                }
+                current = next;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Builds the event `plan` describes for `account`, committing its write to the repository.
+fn one(state: &mut AccountState, account: usize, plan: &Plan, ctx: &Context) -> Result<Emitted, GenError> {
+    let emitted = |kind, frame: SubscribeReposFrame| Emitted {
+        index: plan.index,
+        host: plan.host,
+        seq: plan.seq,
+        due_s: plan.due_s,
+        kind,
+        frame: frame.encode().into(),
+    };
+    let (op, collection) = match plan.draw {
+        Draw::Identity { .. } => {
+            let evt = IdentityEvent {
+                seq: plan.seq,
+                did: ctx.dids[account].clone(),
+                time: plan.time.clone(),
+                handle: Some(ctx.handles[account].clone()),
+            };
+            return Ok(emitted(EmittedKind::Identity, SubscribeReposFrame::Identity(evt)));
+        }
+        Draw::Account { .. } => {
+            let evt = AccountEvent { seq: plan.seq, did: ctx.dids[account].clone(), time: plan.time.clone(), active: true, status: None };
+            return Ok(emitted(EmittedKind::Account, SubscribeReposFrame::Account(evt)));
+        }
+        Draw::Commit { op, collection, .. } => (op, collection),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed ^ plan.index.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let clock_id = (account % 1024) as u16;
+    let at = ctx.epoch_micros + plan.index;
+    let other_did = &ctx.dids[plan.other];
+    let other_rkey = Tid::from_parts(ctx.epoch_micros - rng.gen_range(1..30 * 86_400_000_000u64), 0).to_string();
+    // Record timestamps follow the virtual clock, so they too are fixed by seed and epoch.
+    let created_at = chrono::DateTime::from_timestamp_micros(at as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let created_at = created_at.as_str();
+    // A delete removes an earlier record of the drawn collection (or any collection);
+    // with nothing to delete it becomes a create.
+    let mut op = op;
+    let mut collection = collection;
+    let mut deleted = None;
+    if op == OpKind::Delete {
+        let pick = if state.rkeys.get(&collection).is_some_and(|v| !v.is_empty()) {
+            Some(collection)
+        } else {
+            Collection::CREATED.into_iter().find(|c| state.rkeys.get(c).is_some_and(|v| !v.is_empty()))
         };
-        per_shard[account % n].push(p);
+        match pick {
+            Some(c) => {
+                let keys = state.rkeys.get_mut(&c).expect("non-empty");
+                let i = rng.gen_range(0..keys.len());
+                collection = c;
+                deleted = Some(Tid::from_u64(keys.swap_remove(i)).to_string());
+            }
+            None => op = OpKind::Create,
+        }
     }
-    let results: Vec<Result<Vec<Emitted>, GenError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = shards
-            .iter_mut()
-            .zip(per_shard.iter())
-            .map(|(shard, plans)| s.spawn(move || shard.process(n, plans, ctx)))
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("shard thread does not panic")).collect()
+    let write = match op {
+        OpKind::Create => {
+            let rkey = state.next_tid(at, clock_id);
+            let record = records::record(collection, &mut rng, created_at, other_did, &other_rkey);
+            state.rkeys.entry(collection).or_default().push(rkey.to_u64());
+            RecordWrite::Create { collection: collection.nsid().into(), rkey: rkey.to_string(), record }
+        }
+        OpKind::Update => RecordWrite::Update {
+            collection: Collection::Profile.nsid().into(),
+            rkey: "self".into(),
+            record: records::record(Collection::Profile, &mut rng, created_at, other_did, &other_rkey),
+        },
+        OpKind::Delete => {
+            RecordWrite::Delete { collection: collection.nsid().into(), rkey: deleted.expect("picked above") }
+        }
+    };
+    let rev = state.next_tid(at, clock_id);
+    let data = state
+        .repo
+        .apply_writes(std::slice::from_ref(&write), &state.key, rev.as_str())
+        .map_err(|source| GenError::Repo { account, source })?;
+    state.shared.apply(&data, match op {
+        OpKind::Create => 1,
+        OpKind::Delete => -1,
+        OpKind::Update => 0,
     });
-    let mut out = Vec::new();
-    for r in results {
-        out.extend(r?);
-    }
-    out.sort_unstable_by_key(|e| e.index);
-    Ok(out)
+    let evt = data.commit_event(plan.seq, plan.time.clone(), vec![]);
+    let kind = EmittedKind::Commit { op, collection: if op == OpKind::Update { Collection::Profile } else { collection } };
+    Ok(emitted(kind, SubscribeReposFrame::Commit(evt)))
 }

@@ -20,14 +20,15 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
-use super::account::Head;
-use super::store::SharedStore;
+use super::account::{self, Origin};
+use super::store::SharedRepo;
 
 /// An account as its host sees it.
 pub struct HostAccount {
     pub did: String,
-    pub head: Arc<RwLock<Head>>,
-    pub store: SharedStore,
+    pub repo: SharedRepo,
+    /// What regenerates its starting records, for `getRepo`.
+    pub origin: Origin,
 }
 
 pub struct Host {
@@ -221,13 +222,16 @@ struct DidParam {
 }
 
 async fn get_repo(State(host): State<Arc<Host>>, Query(q): Query<DidParam>) -> Result<Response, XrpcError> {
-    let (head, blocks) = host.account(&q.did, |a| (a.head.read().expect("head lock").cid, a.store.snapshot()))?;
-    let car = atproto::car::write(&[head], blocks.iter().map(|(c, b)| (c, b.as_ref())));
+    let (repo, origin) = host.account(&q.did, |a| (a.repo.clone(), a.origin.clone()))?;
+    let car = tokio::task::spawn_blocking(move || account::repo_car(&repo, &origin, &q.did))
+        .await
+        .expect("export does not panic")
+        .map_err(|e| XrpcError::new(500, "InternalServerError", Some(format!("exporting the repository: {e}"))))?;
     Ok(([(header::CONTENT_TYPE, "application/vnd.ipld.car")], car).into_response())
 }
 
 async fn latest_commit(State(host): State<Arc<Host>>, Query(q): Query<DidParam>) -> Result<Json<serde_json::Value>, XrpcError> {
-    let head = host.account(&q.did, |a| a.head.read().expect("head lock").clone())?;
+    let head = host.account(&q.did, |a| a.repo.head())?;
     Ok(Json(json!({ "cid": head.cid.to_string(), "rev": head.rev })))
 }
 
@@ -250,7 +254,7 @@ async fn list_repos(State(host): State<Arc<Host>>, Query(q): Query<ListParams>) 
         .unwrap_or_default()
         .iter()
         .map(|a| {
-            let head = a.head.read().expect("head lock");
+            let head = a.repo.head();
             json!({ "did": a.did, "head": head.cid.to_string(), "rev": head.rev, "active": true })
         })
         .collect();

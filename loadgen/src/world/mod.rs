@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::model::{self, Collection, TrafficModel};
 use account::Identity;
-use gen::{Context, EmittedKind, Planner, Shard};
+use gen::{Accounts, Context, EmittedKind, Planner};
 use host::{Host, HostAccount};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,10 @@ pub struct WorldOptions {
     pub batch: usize,
     /// Generator threads (0 = one per core).
     pub threads: usize,
+    /// Accounts whose MST stays decoded between batches (the most recently written); the
+    /// others are read back from their encoded nodes when next written. Bounds memory on
+    /// long runs at the cost of some decoding.
+    pub decoded_repos: usize,
     /// The TID clock's start in Unix microseconds (`None` = now). Fixing it with the seed makes
     /// every frame identical across runs.
     pub epoch_micros: Option<u64>,
@@ -86,6 +90,7 @@ impl Default for WorldOptions {
             ports: Vec::new(),
             batch: 1024,
             threads: 0,
+            decoded_repos: 4096,
             epoch_micros: None,
             model: TrafficModel::default(),
         }
@@ -97,7 +102,8 @@ pub struct World {
     pub opts: WorldOptions,
     pub hosts: Vec<Arc<Host>>,
     pub identities: Vec<Identity>,
-    shards: Vec<Shard>,
+    accounts: Option<Accounts>,
+    threads: usize,
     account_host: Arc<Vec<usize>>,
     epoch_micros: u64,
     pub build_s: f64,
@@ -191,9 +197,17 @@ impl World {
         let epoch_micros = opts.epoch_micros.unwrap_or_else(|| chrono::Utc::now().timestamp_micros() as u64);
         let threads = if opts.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { opts.threads };
         let urls: Vec<String> = hosts.iter().map(|h| h.url()).collect();
+        let model = Arc::new(opts.model.clone());
+        let origin = move |index: usize| account::Origin {
+            index,
+            records: sizes[index],
+            seed: opts.seed,
+            epoch_micros,
+            model: model.clone(),
+        };
         progress.set_length(opts.accounts as u64);
         let (identities, states) = {
-            let (opts, account_host, progress) = (opts.clone(), account_host.clone(), progress.clone());
+            let (opts, account_host, progress, origin) = (opts.clone(), account_host.clone(), progress.clone(), origin.clone());
             tokio::task::spawn_blocking(move || {
                 let next = std::sync::atomic::AtomicUsize::new(0);
                 let made: Vec<Vec<(usize, Result<_, _>)>> = std::thread::scope(|s| {
@@ -207,7 +221,7 @@ impl World {
                                         return out;
                                     }
                                     let h = account_host[i];
-                                    out.push((i, account::create(i, h, &urls[h], sizes[i], &opts.model, opts.seed, epoch_micros)));
+                                    out.push((i, account::create(&origin(i), h, &urls[h])));
                                     progress.inc(1);
                                 }
                             })
@@ -229,12 +243,12 @@ impl World {
             .await
             .expect("account builder does not panic")?
         };
-        let mut shards: Vec<Shard> = (0..threads).map(|_| Shard { accounts: Vec::new() }).collect();
-        for (i, (id, st)) in identities.iter().zip(states).enumerate() {
-            hosts[id.host].add_account(HostAccount { did: id.did.clone(), head: st.head.clone(), store: st.store.clone() });
-            shards[i % threads].accounts.push(st);
+        for (i, (id, st)) in identities.iter().zip(&states).enumerate() {
+            hosts[id.host].add_account(HostAccount { did: id.did.clone(), repo: st.shared.clone(), origin: origin(i) });
         }
-        Ok(World { opts, hosts, identities, shards, account_host, epoch_micros, build_s: started.elapsed().as_secs_f64() })
+        let accounts = Some(Accounts::new(states, opts.decoded_repos));
+        let build_s = started.elapsed().as_secs_f64();
+        Ok(World { opts, hosts, identities, accounts, threads, account_host, epoch_micros, build_s })
     }
 
     /// DID → DID document for every account.
@@ -269,7 +283,8 @@ impl World {
     /// Generates and publishes events until `events` or `duration` is reached.
     pub async fn run(mut self, progress: &ProgressBar) -> Result<(WorldFigures, World), WorldError> {
         let opts = self.opts.clone();
-        let initial_records: u64 = self.shards.iter().flat_map(|s| &s.accounts).map(|a| a.head.read().expect("head").records).sum();
+        let mut accounts = self.accounts.take().expect("a world runs once at a time");
+        let initial_records: u64 = (0..accounts.len()).map(|a| accounts.get(a).shared.head().records).sum();
         let ctx = Context {
             dids: Arc::new(self.identities.iter().map(|i| i.did.clone()).collect()),
             handles: Arc::new(self.identities.iter().map(|i| i.handle.clone()).collect()),
@@ -286,10 +301,9 @@ impl World {
 
         // Generator thread: plans and builds batches ahead, bounded by the channel.
         let (tx, mut rx) = mpsc::channel::<Vec<gen::Emitted>>(4);
-        let mut shards = std::mem::take(&mut self.shards);
-        let batch = opts.batch.max(1);
-        let generator = tokio::task::spawn_blocking(move || -> Result<Vec<Shard>, WorldError> {
-            loop {
+        let (batch, threads) = (opts.batch.max(1), self.threads);
+        let generator = tokio::task::spawn_blocking(move || -> Result<Accounts, WorldError> {
+            let next_batch = || {
                 let mut plans = Vec::with_capacity(batch);
                 while plans.len() < batch && planner.planned() < limit {
                     let plan = planner.next();
@@ -300,17 +314,10 @@ impl World {
                     }
                     plans.push(plan);
                 }
-                let done = plans.len() < batch;
-                if !plans.is_empty() {
-                    let emitted = gen::generate(&mut shards, plans, &ctx)?;
-                    if tx.blocking_send(emitted).is_err() {
-                        return Ok(shards);
-                    }
-                }
-                if done {
-                    return Ok(shards);
-                }
-            }
+                (!plans.is_empty()).then_some(plans)
+            };
+            accounts.stream(&ctx, threads, next_batch, |emitted| tx.blocking_send(emitted).is_ok())?;
+            Ok(accounts)
         });
 
         let deadline = opts.duration.map(|d| start + d);
@@ -358,7 +365,7 @@ impl World {
         progress.set_position(emitted);
         let elapsed_s = start.elapsed().as_secs_f64();
         drop(rx);
-        self.shards = generator.await.expect("generator does not panic")?;
+        self.accounts = Some(generator.await.expect("generator does not panic")?);
         let (peak, rss) = crate::report::rss_bytes();
         let figures = WorldFigures {
             build_s: self.build_s,

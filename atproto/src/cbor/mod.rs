@@ -5,6 +5,8 @@
 //! This module adds what the AT Protocol forbids on top: floats and integers outside the
 //! signed 64-bit range.
 
+pub(crate) mod write;
+
 use ipld_core::ipld::Ipld;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -28,6 +30,12 @@ pub enum CborError {
 /// Encodes a value as canonical DAG-CBOR.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CborError> {
     serde_ipld_dagcbor::to_vec(value).map_err(|e| CborError::Encode(e.to_string()))
+}
+
+/// Encodes a value in canonical DAG-CBOR at the end of `out` (to build a larger buffer
+/// without an intermediate one).
+pub fn encode_into<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), CborError> {
+    serde_ipld_dagcbor::to_writer(out, value).map_err(|e| CborError::Encode(e.to_string()))
 }
 
 /// Decodes one canonical DAG-CBOR value into a typed structure; trailing bytes are an error.

@@ -250,13 +250,19 @@ impl SubscribeReposFrame {
         let mut out = Vec::with_capacity(blocks + 512);
         cbor::encode_into(&mut out, &header).expect("header encodes");
         match self {
-            Self::Commit(e) => Ok(e.encode_into(&mut out)),
+            Self::Commit(e) => {
+                e.encode_into(&mut out);
+                Ok(())
+            }
             Self::Sync(e) => cbor::encode_into(&mut out, e),
             Self::Identity(e) => cbor::encode_into(&mut out, e),
             Self::Account(e) => cbor::encode_into(&mut out, e),
             Self::Info(e) => cbor::encode_into(&mut out, e),
             Self::Error(e) => cbor::encode_into(&mut out, e),
-            Self::Unknown { body, .. } => Ok(out.extend_from_slice(body)),
+            Self::Unknown { body, .. } => {
+                out.extend_from_slice(body);
+                Ok(())
+            }
         }
         .expect("frame body encodes");
         out

@@ -1,5 +1,5 @@
 //! Criterion benches for the protocol hot paths: DAG-CBOR of a typical post, MST inserts,
-//! k256 signatures, and verifying a real `#commit` from the network corpus.
+//! k256 signatures (one by one and in batches), and verifying a real `#commit` from the network corpus.
 //!
 //! Run with `cargo bench -p atproto`; medians are what the closing notes quote.
 
@@ -11,7 +11,7 @@ use atproto::keys::{KeyType, Keypair};
 use atproto::mst::invert::{invert, TreeOp};
 use atproto::mst::Mst;
 use atproto::Ipld;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 fn post() -> Ipld {
     let json = serde_json::json!({
@@ -66,6 +66,23 @@ fn k256(c: &mut Criterion) {
     let sig = key.sign(&msg);
     c.bench_function("k256_sign", |b| b.iter(|| key.sign(black_box(&msg))));
     c.bench_function("k256_verify", |b| b.iter(|| public.verify(black_box(&msg), &sig).unwrap()));
+
+    // Per-signature cost of a batch of 16 (as the load generator signs), both curves.
+    for kind in [KeyType::K256, KeyType::P256] {
+        let keys: Vec<Keypair> = (0..16).map(|_| Keypair::generate(kind)).collect();
+        let items: Vec<(&Keypair, [u8; 32])> =
+            keys.iter().enumerate().map(|(i, k)| (k, [i as u8; 32])).collect();
+        let mut group = c.benchmark_group(format!("{kind:?}_sign").to_lowercase());
+        group.throughput(Throughput::Elements(16));
+        group.bench_function("one_by_one_16", |b| {
+            b.iter(|| items.iter().map(|(k, d)| k.sign_digest(black_box(d))).collect::<Vec<_>>())
+        });
+        group.bench_function("batch_16", |b| b.iter(|| atproto::keys::sign_digests(black_box(&items))));
+        group.bench_function("batch_16_vartime", |b| {
+            b.iter(|| atproto::keys::sign_digests_vartime(black_box(&items)))
+        });
+        group.finish();
+    }
 }
 
 fn corpus_commit(c: &mut Criterion) {

@@ -18,14 +18,19 @@ pub fn shared_dir() -> Option<PathBuf> {
     let dir = std::env::var_os(ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    if dir.is_dir() {
-        return Some(dir);
+    available(dir.is_dir(), &format!("shared fixtures at {} (set {ENV})", dir.display())).then_some(dir)
+}
+
+/// Whether a test's prerequisite is there. When it is not, a test skips with a printed notice,
+/// except under CI (`CI=true`), where this panics: tests must not silently skip there.
+pub fn available(present: bool, what: &str) -> bool {
+    if !present {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("missing: {what}; CI requires it");
+        }
+        eprintln!("NOTICE: skipping, missing: {what}");
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("shared fixtures not found at {} (set {ENV}); CI requires them", dir.display());
-    }
-    eprintln!("NOTICE: shared fixtures not found at {}; skipping (set {ENV})", dir.display());
-    None
+    present
 }
 
 /// A path inside the shared data directory (see [`shared_dir`]).

@@ -110,3 +110,56 @@ fn invalid_batches_change_nothing() {
     assert_eq!(repo.mst().root(), root);
     assert_eq!(repo.records().unwrap().len(), 1);
 }
+
+/// Commits prepared in several repositories, two deep, and signed in one batch are exactly
+/// the commits `apply_writes` makes one by one.
+#[test]
+fn batch_signed_commits_equal_one_by_one_commits() {
+    let keys: Vec<Keypair> = (0..5)
+        .map(|i| Keypair::generate(if i == 2 { KeyType::P256 } else { KeyType::K256 }))
+        .collect();
+    let open = |i: usize| Repo::create(MemoryBlockStore::new(), &format!("did:plc:batch{i}"), &keys[i], "3kaaaaaaaaa22").0;
+    let mut single: Vec<_> = (0..keys.len()).map(open).collect();
+    let mut batched: Vec<_> = (0..keys.len()).map(open).collect();
+    let write = |i: usize, n: usize| {
+        vec![RecordWrite::Create {
+            collection: "app.bsky.feed.post".into(),
+            rkey: format!("3kbbbbbbb{n:02}{i}2"),
+            record: record(&format!("post {n} of {i}")),
+        }]
+    };
+    let rev = |n: usize| format!("3kcccccccc{n:02}2");
+    for round in 0..3 {
+        let ns = [2 * round, 2 * round + 1];
+        let mut prepared = Vec::new();
+        for (i, repo) in batched.iter_mut().enumerate() {
+            for n in ns {
+                prepared.push((i, n, repo.prepare_commit(&write(i, n), &rev(n)).unwrap()));
+            }
+        }
+        // Nothing else may write while commits wait for their signatures.
+        assert!(matches!(
+            batched[0].apply_writes(&write(0, 99), &keys[0], "3kzzzzzzzzz22"),
+            Err(atproto::repo::RepoError::CommitsPending)
+        ));
+        let digests: Vec<_> = prepared.iter().map(|(i, _, p)| (&keys[*i], p.signing_digest())).collect();
+        let sigs = atproto::keys::sign_digests(&digests);
+        for ((i, n, p), sig) in prepared.into_iter().zip(sigs) {
+            let from_batch = batched[i].finish_commit(p, sig).unwrap();
+            let one_by_one = single[i].apply_writes(&write(i, n), &keys[i], &rev(n)).unwrap();
+            assert_eq!(from_batch.cid, one_by_one.cid);
+            assert_eq!(from_batch.car_slice(), one_by_one.car_slice());
+            assert_eq!(from_batch.new_blocks, one_by_one.new_blocks);
+            assert_eq!(from_batch.since, one_by_one.since);
+            assert_eq!(from_batch.prev_data, one_by_one.prev_data);
+            verify_commit(&event(1, &from_batch), &keys[i].public()).unwrap();
+        }
+    }
+    // Prepared commits are finished in order, by the repository that prepared them.
+    let first = batched[0].prepare_commit(&write(0, 50), &rev(50)).unwrap();
+    let second = batched[0].prepare_commit(&write(0, 51), &rev(51)).unwrap();
+    let sig = |p: &atproto::repo::PreparedCommit| keys[0].sign_digest(&p.signing_digest());
+    let (s1, s2) = (sig(&first), sig(&second));
+    assert!(matches!(batched[0].finish_commit(second, s2), Err(atproto::repo::RepoError::NotPrepared)));
+    assert!(matches!(batched[1].finish_commit(first, s1), Err(atproto::repo::RepoError::NotPrepared)));
+}

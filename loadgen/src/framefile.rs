@@ -1,19 +1,22 @@
 //! Frame files: the on-disk form of a recorded `subscribeRepos` stream.
 //!
-//! A frame file is a zstd stream whose plain content is `[u32 little-endian length][frame]`
-//! repeated, each frame being one whole WebSocket binary message exactly as received. This is
-//! the layout of the shared network corpus, so recordings and the corpus are interchangeable.
+//! A frame file is a zstd stream whose plain content is an [`atproto::firehose::frame_file`]
+//! sequence (`[u32 little-endian length][frame]` repeated), each frame one whole WebSocket
+//! binary message exactly as received. This is the layout of the shared network corpus, so
+//! recordings and the corpus are interchangeable.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use atproto::firehose::frame_file::{self, TruncatedFrame};
+
 #[derive(Debug, thiserror::Error)]
 pub enum FrameFileError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{path}: frame {index} is truncated (header says {expected} bytes, {found} remain)")]
-    Truncated { path: PathBuf, index: usize, expected: usize, found: usize },
+    #[error("{path}: {source}")]
+    Truncated { path: PathBuf, source: TruncatedFrame },
     #[error("frame of {0} bytes does not fit a u32 length")]
     TooLarge(usize),
 }
@@ -36,9 +39,9 @@ impl FrameWriter {
     }
 
     pub fn write(&mut self, frame: &[u8]) -> Result<(), FrameFileError> {
-        let len = u32::try_from(frame.len()).map_err(|_| FrameFileError::TooLarge(frame.len()))?;
+        let header = frame_file::header(frame).ok_or(FrameFileError::TooLarge(frame.len()))?;
         let io = |source| FrameFileError::Io { path: self.path.clone(), source };
-        self.encoder.write_all(&len.to_le_bytes()).map_err(io)?;
+        self.encoder.write_all(&header).map_err(io)?;
         self.encoder.write_all(frame).map_err(io)?;
         self.frames += 1;
         self.bytes += frame.len() as u64;
@@ -71,31 +74,7 @@ pub fn read_frames(path: &Path) -> Result<Vec<Vec<u8>>, FrameFileError> {
     let io = |source| FrameFileError::Io { path: path.to_owned(), source };
     let mut raw = Vec::new();
     zstd::Decoder::new(File::open(path).map_err(io)?).map_err(io)?.read_to_end(&mut raw).map_err(io)?;
-    split_frames(&raw).map_err(|(index, expected, found)| FrameFileError::Truncated {
-        path: path.to_owned(),
-        index,
-        expected,
-        found,
-    })
-}
-
-/// Splits the plain content of a frame file; on a truncated frame returns
-/// `(index, expected, found)`.
-pub fn split_frames(mut raw: &[u8]) -> Result<Vec<Vec<u8>>, (usize, usize, usize)> {
-    let mut frames = Vec::new();
-    while !raw.is_empty() {
-        if raw.len() < 4 {
-            return Err((frames.len(), 4, raw.len()));
-        }
-        let len = u32::from_le_bytes(raw[..4].try_into().expect("4 bytes")) as usize;
-        let rest = &raw[4..];
-        if rest.len() < len {
-            return Err((frames.len(), len, rest.len()));
-        }
-        frames.push(rest[..len].to_vec());
-        raw = &rest[len..];
-    }
-    Ok(frames)
+    frame_file::split(&raw).map_err(|source| FrameFileError::Truncated { path: path.to_owned(), source })
 }
 
 #[cfg(test)]
@@ -114,11 +93,5 @@ mod tests {
         assert_eq!(w.frames(), 3);
         w.finish().unwrap();
         assert_eq!(read_frames(&path).unwrap(), frames);
-    }
-
-    #[test]
-    fn truncation_is_reported() {
-        assert_eq!(split_frames(&[5, 0, 0, 0, 1, 2]), Err((0, 5, 2)));
-        assert_eq!(split_frames(&[0, 0, 0, 0, 1]), Err((1, 4, 1)));
     }
 }

@@ -6,84 +6,29 @@
 //! Outside CI the test is skipped with a notice when the `pds` binary has not been built
 //! (e.g. `cargo test -p loadgen` alone); under CI (`CI=true`) that is a failure.
 
-use std::path::PathBuf;
-use std::process::Stdio;
+#[path = "../../test-support/pds_process.rs"]
+mod pds_process;
+
+use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
 use loadgen::drive::{drive, DriveOptions, Loop};
 use loadgen::model::TrafficModel;
 
-fn pds_binary() -> Option<PathBuf> {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_loadgen")).with_file_name("pds");
-    if bin.exists() {
-        return Some(bin);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{} is missing: run `cargo test --workspace`", bin.display());
-    }
-    println!("skipping: {} is not built (run `cargo test --workspace`)", bin.display());
-    None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn wait_healthy(url: &str) {
-    for _ in 0..400 {
-        if reqwest::get(format!("{url}/_health")).await.is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} did not come up");
-}
-
 /// A PLC directory and a PDS, killed when dropped.
 struct Pds {
     url: String,
-    _plc: tokio::process::Child,
-    _pds: tokio::process::Child,
+    _plc: pds_process::Service,
+    _pds: pds_process::Service,
     _dir: tempfile::TempDir,
 }
 
-async fn start_pds(bin: &PathBuf) -> Pds {
+async fn start_pds(bin: &Path) -> Pds {
     let dir = tempfile::tempdir().unwrap();
-    let (plc_port, pds_port) = (free_port(), free_port());
-    let plc = tokio::process::Command::new(bin)
-        .args(["plc", "serve", "--port", &plc_port.to_string(), "--data"])
-        .arg(dir.path().join("plc"))
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let plc_url = format!("http://127.0.0.1:{plc_port}");
-    wait_healthy(&plc_url).await;
-    let rotation: String = (0..32).map(|i| format!("{:02x}", i + 1)).collect();
-    let pds = tokio::process::Command::new(bin)
-        .args(["serve", "--bind", "127.0.0.1"])
-        .env_clear()
-        .envs([
-            ("PDS_HOSTNAME", format!("localhost:{pds_port}")),
-            ("PDS_PORT", pds_port.to_string()),
-            ("PDS_DATA_DIRECTORY", dir.path().join("pds").display().to_string()),
-            ("PDS_JWT_SECRET", "jwt".into()),
-            ("PDS_ADMIN_PASSWORD", "admin".into()),
-            ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", rotation),
-            ("PDS_DID_PLC_URL", plc_url),
-            ("PDS_SERVICE_HANDLE_DOMAINS", ".test".into()),
-            ("PDS_INVITE_REQUIRED", "false".into()),
-            ("PDS_DEV_MODE", "true".into()),
-            ("RUST_LOG", "warn".into()),
-        ])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{pds_port}");
-    wait_healthy(&url).await;
-    Pds { url, _plc: plc, _pds: pds, _dir: dir }
+    let plc = pds_process::start_plc(bin, &dir.path().join("plc")).await;
+    let pds = pds_process::start_pds(bin, &dir.path().join("pds"), &plc.url, None).await;
+    Pds { url: pds.url.clone(), _plc: plc, _pds: pds, _dir: dir }
 }
 
 /// `#commit` frames on the PDS's firehose from the beginning.
@@ -121,7 +66,7 @@ fn options(pds: &str, load: Loop) -> DriveOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_writes_land_in_the_pds() {
-    let Some(bin) = pds_binary() else { return };
+    let Some(bin) = pds_process::pds_binary(env!("CARGO_BIN_EXE_loadgen")) else { return };
     let pds = start_pds(&bin).await;
     let f = drive(options(&pds.url, Loop::Closed { concurrency: 8 }), &indicatif::ProgressBar::hidden()).await.unwrap();
     assert_eq!(f.accounts, 8);
@@ -137,7 +82,7 @@ async fn closed_loop_writes_land_in_the_pds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_keeps_its_rate() {
-    let Some(bin) = pds_binary() else { return };
+    let Some(bin) = pds_process::pds_binary(env!("CARGO_BIN_EXE_loadgen")) else { return };
     let pds = start_pds(&bin).await;
     let mut opts = options(&pds.url, Loop::Open { rate: 100.0, max_in_flight: 16 });
     opts.writes = Some(200);

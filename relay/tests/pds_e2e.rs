@@ -8,39 +8,13 @@
 //! under CI (`CI=true`) that is a failure.
 
 mod common;
+#[path = "../../test-support/pds_process.rs"]
+mod pds_process;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use atproto::firehose::{verify_commit, SubscribeReposFrame};
 use serde_json::{json, Value};
-
-fn pds_binary() -> Option<PathBuf> {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_relay")).with_file_name("pds");
-    if bin.exists() {
-        return Some(bin);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{} is missing: run `cargo test --workspace`", bin.display());
-    }
-    println!("skipping: {} is not built (run `cargo test --workspace`)", bin.display());
-    None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn wait_healthy(url: &str) {
-    for _ in 0..400 {
-        if reqwest::get(format!("{url}/_health")).await.is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} did not come up");
-}
 
 async fn xrpc(url: &str, method: &str, token: Option<&str>, body: Value) -> Value {
     let mut req = reqwest::Client::new().post(format!("{url}/xrpc/{method}")).json(&body);
@@ -54,18 +28,10 @@ async fn xrpc(url: &str, method: &str, token: Option<&str>, body: Value) -> Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_on_our_pds_reaches_the_relay_firehose_verified() {
-    let Some(bin) = pds_binary() else { return };
+    let Some(bin) = pds_process::pds_binary(env!("CARGO_BIN_EXE_relay")) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let (plc_port, pds_port) = (free_port(), free_port());
-    let _plc = tokio::process::Command::new(&bin)
-        .args(["plc", "serve", "--port", &plc_port.to_string(), "--data"])
-        .arg(dir.path().join("plc"))
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let plc_url = format!("http://127.0.0.1:{plc_port}");
-    wait_healthy(&plc_url).await;
+    let plc = pds_process::start_plc(&bin, &dir.path().join("plc")).await;
+    let plc_url = plc.url.clone();
 
     let relay = common::start_relay(relay::Config {
         testbed: true,
@@ -76,31 +42,8 @@ async fn a_post_on_our_pds_reaches_the_relay_firehose_verified() {
     .await;
     let relay_url = format!("http://{}", relay.addr);
 
-    let pds_host = format!("127.0.0.1:{pds_port}");
-    let rotation: String = (0..32).map(|i| format!("{:02x}", i + 7)).collect();
-    let _pds = tokio::process::Command::new(&bin)
-        .args(["serve", "--bind", "127.0.0.1"])
-        .env_clear()
-        .envs([
-            ("PDS_HOSTNAME", pds_host.clone()),
-            ("PDS_PORT", pds_port.to_string()),
-            ("PDS_DATA_DIRECTORY", dir.path().join("pds").display().to_string()),
-            ("PDS_JWT_SECRET", "jwt".into()),
-            ("PDS_ADMIN_PASSWORD", "admin".into()),
-            ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", rotation),
-            ("PDS_DID_PLC_URL", plc_url.clone()),
-            ("PDS_SERVICE_HANDLE_DOMAINS", ".test".into()),
-            ("PDS_INVITE_REQUIRED", "false".into()),
-            ("PDS_DEV_MODE", "true".into()),
-            ("PDS_CRAWLERS", relay_url.clone()),
-            ("RUST_LOG", "warn".into()),
-        ])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pds_url = format!("http://{pds_host}");
-    wait_healthy(&pds_url).await;
+    let pds = pds_process::start_pds(&bin, &dir.path().join("pds"), &plc_url, Some(&relay_url)).await;
+    let (pds_url, pds_host) = (pds.url.clone(), pds.host.clone());
 
     // The PDS's start-up requestCrawl registers it with the relay.
     let mut registered = false;

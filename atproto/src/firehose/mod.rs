@@ -2,6 +2,7 @@
 //! Sync 1.1 verification of `#commit` events.
 
 mod frame;
+pub mod frame_file;
 mod verify;
 
 pub use frame::*;

@@ -53,6 +53,11 @@ impl UnsignedCommit {
 
     pub fn sign(self, key: &Keypair) -> Commit {
         let sig = key.sign(&crate::cbor::encode(&self).expect("commit encodes")).to_vec();
+        self.with_sig(sig)
+    }
+
+    /// The commit with a signature made elsewhere (e.g. in a batch).
+    pub fn with_sig(self, sig: Vec<u8>) -> Commit {
         let UnsignedCommit { did, version, data, rev, prev } = self;
         Commit { did, version, data, rev, prev, sig }
     }

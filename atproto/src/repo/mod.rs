@@ -39,6 +39,10 @@ pub enum RepoError {
     WrongDid { expected: String, found: String },
     #[error("new rev {new} is not after the current rev {current}")]
     RevNotIncreasing { current: String, new: String },
+    #[error("prepared commits are waiting for their signatures")]
+    CommitsPending,
+    #[error("commit is not the next one this repository prepared")]
+    NotPrepared,
 }
 
 /// A write to apply in a commit.
@@ -140,11 +144,35 @@ impl CommitData {
     }
 }
 
+/// A commit whose writes are in the tree but which is not signed yet
+/// ([`Repo::prepare_commit`]); it carries everything [`CommitData`] will, except the commit
+/// block.
+#[derive(Debug)]
+pub struct PreparedCommit {
+    pub unsigned: UnsignedCommit,
+    since: String,
+    prev_data: Cid,
+    ops: Vec<AppliedOp>,
+    new_blocks: Vec<(Cid, Bytes)>,
+    removed_nodes: Vec<Cid>,
+    relevant_blocks: Blocks,
+}
+
+impl PreparedCommit {
+    /// SHA-256 of the unsigned commit's DAG-CBOR: what the account's key signs.
+    pub fn signing_digest(&self) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(crate::cbor::encode(&self.unsigned).expect("commit encodes")).into()
+    }
+}
+
 /// A repository at one commit.
 pub struct Repo<S> {
     pub commit: Commit,
     pub commit_cid: Cid,
     mst: Mst<S>,
+    /// Revs of prepared commits awaiting their signatures, oldest first.
+    pending: std::collections::VecDeque<String>,
 }
 
 impl Repo<MemoryBlockStore> {
@@ -161,7 +189,7 @@ impl<S: BlockStore> Repo<S> {
     pub fn load(store: S, commit_cid: Cid) -> Result<Self, RepoError> {
         let commit = Commit::decode(&store.require(&commit_cid)?)?;
         let mst = Mst::load(store, commit.data)?;
-        Ok(Repo { commit, commit_cid, mst })
+        Ok(Repo { commit, commit_cid, mst, pending: Default::default() })
     }
 
     /// Makes the first commit of a new, empty repository.
@@ -183,7 +211,7 @@ impl<S: BlockStore> Repo<S> {
             removed_nodes: Vec::new(),
             relevant_blocks,
         };
-        (Repo { commit, commit_cid: cid, mst }, data)
+        (Repo { commit, commit_cid: cid, mst, pending: Default::default() }, data)
     }
 
     pub fn did(&self) -> &str {
@@ -221,9 +249,24 @@ impl<S: BlockStore> Repo<S> {
     /// Invalid writes (creating an existing record, updating or deleting a missing one) are
     /// refused before anything changes.
     pub fn apply_writes(&mut self, writes: &[RecordWrite], key: &Keypair, rev: &str) -> Result<CommitData, RepoError> {
-        if rev <= self.commit.rev.as_str() {
-            return Err(RepoError::RevNotIncreasing { current: self.commit.rev.clone(), new: rev.into() });
+        if !self.pending.is_empty() {
+            return Err(RepoError::CommitsPending);
         }
+        let prepared = self.prepare_commit(writes, rev)?;
+        let sig = key.sign_digest(&prepared.signing_digest());
+        self.finish_commit(prepared, sig)
+    }
+
+    /// The first half of [`Repo::apply_writes`]: applies `writes` to the tree and returns the
+    /// commit still to be signed, so that a caller can sign many commits in one batch
+    /// ([`crate::keys::sign_digests`]). Further commits may be prepared on top of it; all must
+    /// then be finished, in the order they were prepared, by [`Repo::finish_commit`].
+    pub fn prepare_commit(&mut self, writes: &[RecordWrite], rev: &str) -> Result<PreparedCommit, RepoError> {
+        let current = self.pending.back().unwrap_or(&self.commit.rev);
+        if rev <= current.as_str() {
+            return Err(RepoError::RevNotIncreasing { current: current.clone(), new: rev.into() });
+        }
+        let since = current.clone();
         let records = self.check_writes(writes)?;
         let prev_data = self.mst.root();
         let mut ops = Vec::with_capacity(writes.len());
@@ -244,23 +287,35 @@ impl<S: BlockStore> Repo<S> {
             };
             ops.push(op);
         }
-        let records = records.into_iter().flatten();
-        let data = self.mst.root();
-        let commit = UnsignedCommit::new(self.commit.did.clone(), data, rev).sign(key);
-        let commit_block = commit.encode();
-        let cid = crate::cid::for_cbor(&commit_block);
-
+        let unsigned = UnsignedCommit::new(self.commit.did.clone(), self.mst.root(), rev);
         let mut new_blocks = self.mst.take_new_blocks();
         let removed_nodes = self.mst.take_removed();
-        new_blocks.extend(records);
-        new_blocks.push((cid, commit_block.into()));
+        new_blocks.extend(records.into_iter().flatten());
         let mut relevant_blocks: Blocks = new_blocks.iter().cloned().collect();
         for op in &ops {
             self.mst.covering_proof(&op.path, &mut relevant_blocks)?;
         }
-        let since = Some(std::mem::replace(&mut self.commit, commit.clone()).rev);
+        self.pending.push_back(unsigned.rev.clone());
+        Ok(PreparedCommit { unsigned, since, prev_data, ops, new_blocks, removed_nodes, relevant_blocks })
+    }
+
+    /// The second half of [`Repo::apply_writes`]: adds the signature over
+    /// [`PreparedCommit::signing_digest`] and moves the repository to the new commit.
+    pub fn finish_commit(&mut self, prepared: PreparedCommit, sig: [u8; 64]) -> Result<CommitData, RepoError> {
+        if self.pending.front() != Some(&prepared.unsigned.rev) || prepared.unsigned.did != self.commit.did {
+            return Err(RepoError::NotPrepared);
+        }
+        self.pending.pop_front();
+        let PreparedCommit { unsigned, since, prev_data, ops, mut new_blocks, removed_nodes, mut relevant_blocks } =
+            prepared;
+        let commit = unsigned.with_sig(sig.to_vec());
+        let commit_block = Bytes::from(commit.encode());
+        let cid = crate::cid::for_cbor(&commit_block);
+        new_blocks.push((cid, commit_block.clone()));
+        relevant_blocks.insert(cid, commit_block);
+        self.commit = commit.clone();
         self.commit_cid = cid;
-        Ok(CommitData { cid, commit, since, prev_data: Some(prev_data), ops, new_blocks, removed_nodes, relevant_blocks })
+        Ok(CommitData { cid, commit, since: Some(since), prev_data: Some(prev_data), ops, new_blocks, removed_nodes, relevant_blocks })
     }
 
     /// Checks every write against the tree as the earlier writes leave it, and encodes the

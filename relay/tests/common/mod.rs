@@ -25,17 +25,10 @@ pub fn corpus_path(file: &str) -> Option<std::path::PathBuf> {
     atproto::fixtures::shared_path(&format!("{CORPUS}/{file}"))
 }
 
-/// The corpus frames: zstd of `[u32 little-endian length][frame]` repeated.
+/// The corpus frames: a zstd-compressed frame sequence.
 pub fn corpus_frames() -> Option<Vec<Vec<u8>>> {
     let raw = zstd::decode_all(std::fs::File::open(corpus_path("frames.bin.zst")?).unwrap()).unwrap();
-    let mut frames = Vec::new();
-    let mut rest = raw.as_slice();
-    while !rest.is_empty() {
-        let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-        frames.push(rest[4..4 + len].to_vec());
-        rest = &rest[4 + len..];
-    }
-    Some(frames)
+    Some(atproto::firehose::frame_file::split(&raw).unwrap())
 }
 
 pub fn corpus_did_docs() -> Option<HashMap<String, serde_json::Value>> {

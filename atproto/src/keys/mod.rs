@@ -5,6 +5,11 @@
 //! Verification here refuses high-S and DER-encoded signatures, as the specs require.
 //! Public keys travel as `did:key` strings or as `publicKeyMultibase` values in DID documents.
 
+mod batch;
+mod generator_table;
+
+pub use batch::{sign_digests, sign_digests_vartime};
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 

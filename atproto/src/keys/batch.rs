@@ -2,11 +2,13 @@
 //! them (the load generator).
 //!
 //! An ECDSA signature needs two inversions: of the nonce `k` (for `s = k⁻¹(z + r·d)`) and of
-//! the projective `Z` of `R = k·G` (for `r = x(R)`). Each costs about a fifth of a signature.
-//! Montgomery's trick inverts a whole batch with one inversion of each kind plus three
+//! the projective `Z` of `R = k·G` (for `r = x(R)`); together about two fifths of a k256
+//! signature. Montgomery's trick inverts a whole batch with one inversion of each kind plus three
 //! multiplications per item (`BatchInvert`, `BatchNormalize`). Everything else is the
 //! `ecdsa` crate's algorithm, with the same RFC 6979 nonces, so a batch gives exactly the
 //! signatures [`Keypair::sign_digest`] gives one by one.
+
+use std::sync::LazyLock;
 
 // generic-array 0.14, deprecated upstream, is what the RustCrypto 0.13 curve crates speak.
 #[allow(deprecated)]
@@ -20,8 +22,6 @@ use ecdsa::elliptic_curve::{
 };
 use ecdsa::{Signature, SignatureSize, SigningKey};
 
-use std::sync::LazyLock;
-
 use super::generator_table::GeneratorTable;
 use super::Keypair;
 
@@ -31,8 +31,8 @@ pub fn sign_digests(items: &[(&Keypair, [u8; 32])]) -> Vec<[u8; 64]> {
     sign_split(items, Timing::Constant)
 }
 
-/// [`sign_digests`], with `k·G` from a wide precomputed table ([`GeneratorTable`]): about
-/// twice as fast, but its memory accesses depend on the nonce, which an attacker sharing the
+/// [`sign_digests`], with `k·G` from a wide precomputed table ([`GeneratorTable`]): two (k256)
+/// to six (p256) times as fast, but its memory accesses depend on the nonce, which an attacker sharing the
 /// machine could time. Only for keys that are not secret anyway, such as the load
 /// generator's, which are derived from a public seed. The signatures are the same.
 pub fn sign_digests_vartime(items: &[(&Keypair, [u8; 32])]) -> Vec<[u8; 64]> {
@@ -130,7 +130,7 @@ where
             let z = <Scalar<C> as Reduce<C::Uint>>::reduce_bytes(z);
             let r = <Scalar<C> as Reduce<C::Uint>>::reduce_bytes(&point.x());
             let s = *k_inv * (z + r * **key.as_nonzero_scalar());
-            let sig = Signature::<C>::from_scalars(r, s).expect("r and s are non-zero but with negligible odds");
+            let sig = Signature::<C>::from_scalars(r, s).expect("r or s is zero only with negligible probability");
             let sig = sig.normalize_s().unwrap_or(sig);
             let mut bytes = [0u8; 64];
             bytes.copy_from_slice(&sig.to_bytes());

@@ -149,7 +149,7 @@ impl CommitData {
 /// block.
 #[derive(Debug)]
 pub struct PreparedCommit {
-    pub unsigned: UnsignedCommit,
+    unsigned: UnsignedCommit,
     since: String,
     prev_data: Cid,
     ops: Vec<AppliedOp>,

@@ -24,11 +24,12 @@ struct Job {
     done: oneshot::Sender<Result<(), String>>,
 }
 
-/// Handle to the committer thread.
-#[derive(Clone)]
+/// Handle to the committer thread. Dropping it waits for the thread to finish.
 pub struct Committer {
-    tx: mpsc::Sender<Job>,
+    /// `None` only while dropping.
+    tx: Option<mpsc::Sender<Job>>,
     hook: Arc<std::sync::Mutex<Option<AfterSync>>>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
 const MAX_GROUP: usize = 512;
@@ -38,11 +39,11 @@ impl Committer {
         let (tx, rx) = mpsc::channel::<Job>();
         let hook: Arc<std::sync::Mutex<Option<AfterSync>>> = Arc::default();
         let h = hook.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("pds-committer".into())
             .spawn(move || run(db, rx, h))
             .expect("spawn committer thread");
-        Committer { tx, hook }
+        Committer { tx: Some(tx), hook, thread: Some(thread) }
     }
 
     /// Installs the function that publishes events after each durable group.
@@ -53,8 +54,21 @@ impl Committer {
     /// Queues a batch; the receiver resolves once it is durable (or failed).
     pub fn submit(&self, batch: WriteBatch, publish: Published) -> Result<oneshot::Receiver<Result<(), String>>, ()> {
         let (done, rx) = oneshot::channel();
-        self.tx.send(Job { batch, publish, done }).map_err(|_| ())?;
+        let tx = self.tx.as_ref().ok_or(())?;
+        tx.send(Job { batch, publish, done }).map_err(|_| ())?;
         Ok(rx)
+    }
+}
+
+impl Drop for Committer {
+    /// Closes the queue and waits for the thread to write what is queued and let go of the
+    /// database, so that the database closes on the thread dropping the store, before it moves
+    /// on: RocksDB closing on a stray thread while the process exits can abort it.
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

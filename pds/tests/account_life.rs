@@ -723,15 +723,7 @@ async fn account_life() {
     c.get("com.atproto.temp.fetchLabels", Auth::None, &[])
         .await
         .err(501, "MethodNotImplemented");
-    let metrics = c
-        .http
-        .get(format!("{}/metrics", c.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.get_path("/metrics", None).await.text().await.unwrap();
     assert!(metrics.contains("pds_http_requests_total"), "{metrics}");
     assert!(metrics.contains("pds_repo_commits_total"));
     env.pds.shutdown().await;

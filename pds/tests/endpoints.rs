@@ -124,34 +124,11 @@ async fn invites_service_auth_blocks_listing_and_well_knowns() {
     assert!(page["repos"][0]["head"].is_string() && page["repos"][0]["active"] == true);
 
     // --- well-known documents
-    let text = c
-        .http
-        .get(format!("{}/.well-known/atproto-did", c.base))
-        .header("host", "alice.test")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = c.get_path("/.well-known/atproto-did", Some("alice.test")).await.text().await.unwrap();
     assert_eq!(text.trim(), did);
-    let unknown = c
-        .http
-        .get(format!("{}/.well-known/atproto-did", c.base))
-        .header("host", "nobody.test")
-        .send()
-        .await
-        .unwrap();
+    let unknown = c.get_path("/.well-known/atproto-did", Some("nobody.test")).await;
     assert_eq!(unknown.status(), 404);
-    let doc: Value = c
-        .http
-        .get(format!("{}/.well-known/did.json", c.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = c.get_path("/.well-known/did.json", None).await.json().await.unwrap();
     assert_eq!(doc["id"], env.pds.state.config.service_did());
     assert_eq!(doc["service"][0]["serviceEndpoint"], env.pds.state.config.public_url());
     env.pds.shutdown().await;

@@ -128,6 +128,15 @@ impl Client {
         to_resp(req.send().await.unwrap()).await
     }
 
+    /// A plain GET of a non-XRPC path (`/metrics`, `/.well-known/…`), optionally with a `Host`.
+    pub async fn get_path(&self, path: &str, host: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(host) = host {
+            req = req.header("host", host);
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn get_bytes(&self, nsid: &str, query: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
         let resp = self
             .http

@@ -1,14 +1,140 @@
-//! `experiments`: Sonde's experiment runner and cost model; writes results/.
+//! `experiments`: the command line over the `experiments` library. Parses arguments, calls
+//! the library, prints.
 
-use clap::Parser;
+use std::path::PathBuf;
 
-/// Sonde's experiment runner and cost model; writes results/.
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use experiments::defs::{self, Scale};
+use experiments::results;
+use experiments::runner::{self, RunOptions};
+
+/// Sonde's experiment runner: measures what running the AT Protocol stack costs.
 ///
-/// Runs experiment definitions against the Sonde services and writes results for the notebooks. This build has only the protocol library underneath.
+/// Starts the real binaries (pds, plc, relay, loadgen) as separate processes on 127.0.0.1
+/// with fresh data directories, drives them, measures each from outside (CPU and RSS from
+/// /proc, counters from /metrics, bytes on disk), and writes one JSON result per run to
+/// <out>/<experiment>/<run-id>.json.
 #[derive(Parser)]
 #[command(version, about, long_about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    Cli::parse();
+#[derive(Args)]
+struct Common {
+    /// The folder of experiment definitions (TOML).
+    #[arg(long, default_value_os_t = defs::default_dir())]
+    defs: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the experiment definitions: what each measures, and how long each scale takes.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run the named experiments, or all of them, and write their results.
+    ///
+    /// Each run's result goes to <out>/<experiment>/<run-id>.json, marked failed (with the
+    /// steps it finished) if a component died, a check failed, or the run was interrupted.
+    /// Ctrl-C stops every process the run started.
+    Run {
+        /// Experiments to run (default: all of them).
+        names: Vec<String>,
+        /// tiny (seconds), quick (a few minutes each) or full (the reference results).
+        #[arg(long, value_enum, default_value_t = Scale::Quick)]
+        scale: Scale,
+        /// Where results go (default: results/local/<run-id>/, which git ignores).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed for every random choice of the workloads.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep the data directories and logs instead of removing them.
+        #[arg(long)]
+        keep: bool,
+        /// Where to make working folders (data directories, logs).
+        #[arg(long, default_value_os_t = std::env::temp_dir().join("sonde-experiments"))]
+        work: PathBuf,
+        /// Hide progress bars.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::List { common } => {
+            let defs = defs::load_dir(&common.defs)?;
+            if common.json {
+                let list: Vec<_> = defs
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({
+                            "name": d.name(), "kind": d.kind(), "summary": d.summary(), "measures": d.measures(),
+                            "estimate_s": { "tiny": d.estimate_s(Scale::Tiny), "quick": d.estimate_s(Scale::Quick), "full": d.estimate_s(Scale::Full) },
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for d in &defs {
+                    println!("{}  ({})", d.name(), d.summary());
+                    println!("  takes about: quick {}, full {}", minutes(d.estimate_s(Scale::Quick)), minutes(d.estimate_s(Scale::Full)));
+                    for m in d.measures() {
+                        println!("  measures: {m}");
+                    }
+                }
+            }
+        }
+        Command::Run { names, scale, out, seed, keep, work, quiet, common } => {
+            let started = chrono::Utc::now();
+            let run_id = results::new_run_id(started);
+            let out = out.unwrap_or_else(|| results::local_dir(&run_id));
+            let opts = RunOptions {
+                names,
+                scale,
+                out,
+                run_id,
+                seed,
+                keep,
+                work_root: work,
+                defs: defs::load_dir(&common.defs)?,
+                bins: testbed::Binaries::beside_current_exe()?,
+                quiet: quiet || common.json,
+            };
+            let outcomes = runner::run(&opts).await?;
+            if common.json {
+                println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            } else {
+                for o in &outcomes {
+                    match &o.failure {
+                        None => println!("{}: complete, {}", o.experiment, o.result.display()),
+                        Some(why) => println!("{}: FAILED ({why}), {}", o.experiment, o.result.display()),
+                    }
+                }
+            }
+            if outcomes.iter().any(|o| !o.complete) {
+                std::process::exit(1);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn minutes(s: f64) -> String {
+    if s < 90.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{:.0} min", s / 60.0)
+    }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +35,8 @@ pub enum DriveError {
     Status { call: &'static str, status: u16, body: String },
     #[error("no accounts: give --accounts N or --account handle:password")]
     NoAccounts,
+    #[error("{0}")]
+    Options(String),
 }
 
 /// How load is offered.
@@ -61,10 +64,45 @@ pub struct DriveOptions {
     pub duration: Option<Duration>,
     /// Share of posts that upload and embed an image.
     pub image_fraction: f64,
-    pub image_bytes: usize,
+    pub images: ImageSizes,
+    /// Accounts created at a time during setup.
+    pub create_concurrency: usize,
     pub seed: u64,
     pub check: bool,
     pub model: TrafficModel,
+}
+
+/// Sizes of uploaded images: log-normal around a median, capped.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ImageSizes {
+    pub median_bytes: usize,
+    /// σ of the log of the size (0: every image is the median).
+    pub sigma: f64,
+    pub max_bytes: usize,
+}
+
+impl ImageSizes {
+    pub fn new(median_bytes: usize, sigma: f64, max_bytes: usize) -> Result<Self, DriveError> {
+        if median_bytes == 0 || median_bytes > max_bytes || !(sigma.is_finite() && sigma >= 0.0) {
+            return Err(DriveError::Options(format!("image sizes: median {median_bytes} B, σ {sigma}, max {max_bytes} B (need 0 < median ≤ max, σ ≥ 0)")));
+        }
+        Ok(ImageSizes { median_bytes, sigma, max_bytes })
+    }
+
+    /// Every image the same size.
+    pub fn fixed(bytes: usize) -> Self {
+        ImageSizes { median_bytes: bytes, sigma: 0.0, max_bytes: bytes }
+    }
+
+    pub fn sample(&self, rng: &mut impl Rng) -> usize {
+        if self.sigma == 0.0 {
+            return self.median_bytes;
+        }
+        // Box–Muller: one standard normal from two uniforms.
+        let (u1, u2): (f64, f64) = (rng.gen::<f64>().max(f64::MIN_POSITIVE), rng.gen());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        ((self.median_bytes as f64) * (self.sigma * z).exp()).round().clamp(1.0, self.max_bytes as f64) as usize
+    }
 }
 
 struct Session {
@@ -149,7 +187,7 @@ impl DriveError {
                 let name = serde_json::from_str::<Value>(body).ok().and_then(|v| v["error"].as_str().map(str::to_string));
                 format!("{call}: {status}/{}", name.unwrap_or_default())
             }
-            DriveError::NoAccounts => "setup".into(),
+            DriveError::NoAccounts | DriveError::Options(_) => "setup".into(),
         }
     }
 }
@@ -170,15 +208,19 @@ async fn setup(opts: &DriveOptions, client: &reqwest::Client) -> Result<Vec<Sess
         let desc = status_json("com.atproto.server.describeServer", desc).await?;
         let domain = desc["availableUserDomains"][0].as_str().unwrap_or(".test").to_string();
         let run = chrono::Utc::now().timestamp_millis() % 1_000_000;
-        for i in 0..opts.create_accounts {
+        let create = |i: usize| {
             let handle = format!("lg{run}x{i}{domain}");
             let password = format!("loadgen-{}-{i}", opts.seed);
             let mut body = json!({ "handle": handle, "email": format!("lg{run}x{i}@loadgen.test"), "password": password });
             if let Some(code) = &opts.invite_code {
                 body["inviteCode"] = json!(code);
             }
-            let v = xrpc_post(client, &opts.pds, "com.atproto.server.createAccount", None, &body).await?;
-            sessions.push(session(&v));
+            async move { xrpc_post(client, &opts.pds, "com.atproto.server.createAccount", None, &body).await.map(|v| session(&v)) }
+        };
+        // In order, a few at a time: account i is always the same handle's.
+        let mut created = futures::stream::iter(0..opts.create_accounts).map(create).buffered(opts.create_concurrency.max(1));
+        while let Some(s) = created.next().await {
+            sessions.push(s?);
         }
     }
     for (id, password) in &opts.existing {
@@ -378,7 +420,8 @@ async fn create(shared: &Shared, session: &mut Session, collection: Collection, 
     let other_rkey = atproto::syntax::Tid::now().to_string();
     let mut record = atproto::json::to_json(&crate::world::records::record(collection, rng, &now_iso(), other_did, &other_rkey));
     if collection == Collection::Post && rng.gen_bool(shared.opts.image_fraction.clamp(0.0, 1.0)) {
-        let bytes: Vec<u8> = (0..shared.opts.image_bytes).map(|_| rng.gen()).collect();
+        let mut bytes = vec![0u8; shared.opts.images.sample(rng)];
+        rng.fill(&mut bytes[..]);
         let url = shared.pds.join("/xrpc/com.atproto.repo.uploadBlob").expect("static path");
         let started = Instant::now();
         let resp = shared
@@ -442,4 +485,23 @@ async fn check(shared: &Shared) -> CheckFigures {
         }
     }
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_sizes_spread_around_their_median_and_respect_the_cap() {
+        let sizes = ImageSizes::new(300_000, 0.8, 1_000_000).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut draws: Vec<usize> = (0..20_000).map(|_| sizes.sample(&mut rng)).collect();
+        draws.sort_unstable();
+        let median = draws[draws.len() / 2] as f64;
+        assert!((median / 300_000.0 - 1.0).abs() < 0.05, "median {median}");
+        assert!(*draws.last().unwrap() == 1_000_000, "the cap is reached and held");
+        assert!(draws[0] < 100_000, "a spread, not a constant");
+        assert_eq!(ImageSizes::fixed(7).sample(&mut rng), 7);
+        assert!(ImageSizes::new(0, 0.0, 10).is_err() && ImageSizes::new(20, 0.0, 10).is_err() && ImageSizes::new(5, -1.0, 10).is_err());
+    }
 }

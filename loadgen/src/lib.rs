@@ -4,12 +4,14 @@
 //! - [`subscribe`]: WebSocket stream URLs and connections.
 //! - [`record`], [`replay`]: record any `subscribeRepos` stream; serve a recording as a host.
 //! - [`compare`]: subscribe to several relays and compare what each delivered.
+//! - [`consume`]: many subscribers to one stream, counting what each receives (relay fan-out load).
 //! - [`world`]: a synthetic network of emulated PDS hosts; [`model`]: its traffic model.
 //! - [`drive`]: the same traffic model as XRPC writes against any PDS.
 //! - [`resolve`]: DID documents for verifying commits (files, a PLC directory, did:web).
-//! - [`report`]: the JSON result every command writes.
+//! - [`report`]: where each command writes its JSON result (the workspace's `result-schema`).
 
 pub mod compare;
+pub mod consume;
 pub mod drive;
 pub mod framefile;
 pub mod model;

@@ -11,9 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use loadgen::drive::{self, DriveOptions, Loop};
 use loadgen::compare::{self, CompareOptions, Source, SourceKind};
+use loadgen::consume::{self, ConsumeOptions};
 use loadgen::record::{self, RecordOptions};
 use loadgen::replay::{ReplayOptions, ReplayServer, Speed};
-use loadgen::report::Report;
+use loadgen::report::{report, write};
 use loadgen::resolve::Resolver;
 use loadgen::subscribe::{stream_url, SUBSCRIBE_REPOS};
 use loadgen::model::{Surge, TrafficModel};
@@ -70,6 +71,36 @@ enum Command {
         /// Stop after this many frames.
         #[arg(long)]
         max_events: Option<u64>,
+        /// The stream is Jetstream JSON (`/subscribe`): store each text message as an entry.
+        #[arg(long)]
+        jetstream: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Hold many subscriptions to one stream and count what each receives.
+    ///
+    /// Opens --connections WebSockets to a subscribeRepos (or, with --jetstream, Jetstream)
+    /// URL and reads every message, counting messages and bytes per connection; the first
+    /// connection also measures delivery lag (receipt time minus the event's `time`). This is
+    /// the load of a relay's consumers, without the cost of storing anything.
+    Consume {
+        /// A PDS, relay or replay host, or a full stream URL.
+        url: String,
+        /// Simultaneous subscriptions.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// Start after this sequence number instead of live.
+        #[arg(long)]
+        cursor: Option<i64>,
+        /// Stop after this long.
+        #[arg(long, value_parser = parse_duration, default_value = "60s")]
+        duration: Duration,
+        /// Stop once every connection has been quiet this long (after its first message).
+        #[arg(long, value_parser = parse_duration)]
+        idle: Option<Duration>,
+        /// The stream is Jetstream JSON (`/subscribe`).
+        #[arg(long)]
+        jetstream: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -180,9 +211,18 @@ struct DriveArgs {
     /// Share of posts that upload and embed an image.
     #[arg(long, default_value_t = 0.1)]
     image_fraction: f64,
-    /// Size of each uploaded image in bytes.
+    /// Median size of an uploaded image in bytes.
     #[arg(long, default_value_t = 50_000)]
     image_bytes: usize,
+    /// Spread of image sizes: σ of the log of a log-normal around --image-bytes (0: all the same).
+    #[arg(long, default_value_t = 0.0)]
+    image_bytes_sigma: f64,
+    /// Largest image in bytes (the app.bsky.embed.images limit is 1,000,000).
+    #[arg(long, default_value_t = 1_000_000)]
+    image_bytes_max: usize,
+    /// Accounts created at a time.
+    #[arg(long, default_value_t = 8)]
+    create_concurrency: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// TOML workload file with traffic model parameters (as for `world`).
@@ -224,7 +264,8 @@ async fn run_drive(a: DriveArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
         writes,
         duration: a.duration,
         image_fraction: a.image_fraction,
-        image_bytes: a.image_bytes,
+        images: drive::ImageSizes::new(a.image_bytes, a.image_bytes_sigma, a.image_bytes_max)?,
+        create_concurrency: a.create_concurrency.max(1),
         seed: a.seed,
         check: a.check,
         model,
@@ -242,7 +283,7 @@ async fn run_drive(a: DriveArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
     if let Some(c) = &figures.check {
         eprintln!("check: {} live records, {} missing; {} deleted, {} still present", c.live_records, c.missing, c.deleted_records, c.still_present);
     }
-    let path = Report::new("drive", started, Some(opts.seed), &opts, &figures).write(a.output.json.as_deref())?;
+    let path = write(&report("drive", started, Some(opts.seed), &opts, &figures), a.output.json.as_deref())?;
     eprintln!("result: {path}");
     Ok(())
 }
@@ -315,8 +356,9 @@ struct WorldArgs {
     #[arg(long)]
     epoch_micros: Option<u64>,
     /// Register the hosts with this relay via com.atproto.sync.requestCrawl before emitting.
-    #[arg(long)]
-    relay: Option<url::Url>,
+    /// Repeatable (several relays crawling one world).
+    #[arg(long = "relay")]
+    relays: Vec<url::Url>,
     /// Post every account's genesis operation to this PLC directory before emitting. Without
     /// it, world runs the project's own PLC directory in process (on 127.0.0.1:--plc-port,
     /// data in a temporary directory) and registers every account there.
@@ -428,7 +470,7 @@ async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
     world.register_plc(&plc_url).await?;
     eprintln!("PLC directory {plc_url}: {} DIDs registered", world.identities.len());
     let mut crawl = Vec::new();
-    if let Some(relay) = &a.relay {
+    for relay in &a.relays {
         let client = reqwest::Client::new();
         let url = relay.join("/xrpc/com.atproto.sync.requestCrawl")?;
         for h in &world.hosts {
@@ -439,8 +481,8 @@ async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
                 Ok(r) => format!("HTTP {}", r.status()),
                 Err(e) => e.to_string(),
             };
-            eprintln!("requestCrawl {hostname}: {status}");
-            crawl.push(serde_json::json!({ "hostname": hostname, "result": status }));
+            eprintln!("requestCrawl {hostname} at {relay}: {status}");
+            crawl.push(serde_json::json!({ "relay": relay.to_string(), "hostname": hostname, "result": status }));
         }
     }
     tokio::time::sleep(a.warmup).await;
@@ -461,7 +503,7 @@ async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
         options: &'a WorldOptions,
         workload_file: &'a Option<PathBuf>,
         hosts: Vec<String>,
-        relay: Option<String>,
+        relays: Vec<String>,
         request_crawl: Vec<serde_json::Value>,
         plc: Option<String>,
     }
@@ -469,11 +511,11 @@ async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
         options: &opts,
         workload_file: &a.workload,
         hosts: world.hosts.iter().map(|h| h.url()).collect(),
-        relay: a.relay.as_ref().map(|u| u.to_string()),
+        relays: a.relays.iter().map(|u| u.to_string()).collect(),
         request_crawl: crawl,
         plc: Some(plc_url.to_string()),
     };
-    let path = Report::new("world", started, Some(opts.seed), workload, &figures).write(a.output.json.as_deref())?;
+    let path = write(&report("world", started, Some(opts.seed), workload, &figures), a.output.json.as_deref())?;
     eprintln!("result: {path}");
     // Freeing a large world's millions of blocks one by one takes seconds, and the process is
     // about to exit: stop serving and leave the memory to the operating system.
@@ -514,11 +556,12 @@ async fn main() -> Result<()> {
         .init();
     let started = chrono::Utc::now();
     match Cli::parse().command {
-        Command::Record { url, out, cursor, duration, max_events, output } => {
+        Command::Record { url, out, cursor, duration, max_events, jetstream, output } => {
             if duration.is_none() && max_events.is_none() {
                 eprintln!("note: no --duration or --max-events: recording until the server closes or Ctrl-C");
             }
-            let opts = RecordOptions { url: stream_url(&url, SUBSCRIBE_REPOS)?, cursor, duration, max_events, out };
+            let path = if jetstream { "/subscribe" } else { SUBSCRIBE_REPOS };
+            let opts = RecordOptions { url: stream_url(&url, path)?, cursor, duration, max_events, out, jetstream };
             let bar = progress_bar(output.quiet, max_events, "{spinner} {elapsed} {pos} frames {per_sec} {wide_bar}");
             let figures = tokio::select! {
                 r = record::record(&opts, &bar) => r.context("recording")?,
@@ -526,7 +569,34 @@ async fn main() -> Result<()> {
             };
             bar.finish_and_clear();
             eprintln!("recorded {} frames ({} bytes) to {} in {:.1}s, ended by {}", figures.frames, figures.frame_bytes, opts.out.display(), figures.elapsed_s, figures.ended_by);
-            let path = Report::new("record", started, None, &opts, &figures).write(output.json.as_deref())?;
+            let path = write(&report("record", started, None, &opts, &figures), output.json.as_deref())?;
+            eprintln!("result: {path}");
+        }
+        Command::Consume { url, connections, cursor, duration, idle, jetstream, output } => {
+            let path = if jetstream { "/subscribe" } else { SUBSCRIBE_REPOS };
+            let opts = ConsumeOptions { url: stream_url(&url, path)?, connections, cursor, duration, idle, jetstream };
+            let bar = progress_bar(output.quiet, Some(duration.as_secs().max(1)), "{elapsed}/{len}s {wide_bar}");
+            let ticker = {
+                let bar = bar.clone();
+                tokio::spawn(async move {
+                    let start = tokio::time::Instant::now();
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        bar.set_position(start.elapsed().as_secs());
+                    }
+                })
+            };
+            let figures = tokio::select! {
+                f = consume::consume(&opts) => f,
+                _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+            };
+            ticker.abort();
+            bar.finish_and_clear();
+            eprintln!(
+                "{} connections received {} messages ({} bytes) in {:.1}s; fewest {}, most {}; lag p50 {:?} ms, p99 {:?} ms",
+                figures.connections, figures.messages, figures.bytes, figures.elapsed_s, figures.min_messages, figures.max_messages, figures.lag.p50_ms, figures.lag.p99_ms
+            );
+            let path = write(&report("consume", started, None, &opts, &figures), output.json.as_deref())?;
             eprintln!("result: {path}");
         }
         Command::Replay { file, listen, speed, drop_every, duration, output } => {
@@ -557,7 +627,7 @@ async fn main() -> Result<()> {
                 served_s: f64,
             }
             let figures = Figures { frames_in_file: n, served_s: (chrono::Utc::now() - started).num_milliseconds() as f64 / 1000.0 };
-            let path = Report::new("replay", started, None, Workload { file: &file, listen: addr, options: &opts }, figures).write(output.json.as_deref())?;
+            let path = write(&report("replay", started, None, Workload { file: &file, listen: addr, options: &opts }, figures), output.json.as_deref())?;
             eprintln!("result: {path}");
         }
         Command::Compare { relays, jetstreams, duration, cursor, did_docs, plc, did_web, output } => {
@@ -601,7 +671,7 @@ async fn main() -> Result<()> {
                 did_web: bool,
             }
             let workload = Workload { options: &opts, did_docs: &did_docs, plc: plc.map(|u| u.to_string()), did_web };
-            let path = Report::new("compare", started, None, workload, &figures).write(output.json.as_deref())?;
+            let path = write(&report("compare", started, None, workload, &figures), output.json.as_deref())?;
             eprintln!("result: {path}");
         }
         Command::World(args) => run_world(*args, started).await?,

@@ -1,6 +1,7 @@
 //! `loadgen record`: subscribe to any `subscribeRepos` stream (a PDS, a relay, a replay) and
 //! write every frame, byte for byte, to a frame file, until a duration passes, a number of
-//! events arrives, or the server closes the stream.
+//! events arrives, or the server closes the stream. With `jetstream`, the stream is Jetstream
+//! JSON and each text message is stored, byte for byte, as one entry of the file.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,8 +21,10 @@ pub enum RecordError {
     Subscribe(#[from] SubscribeError),
     #[error(transparent)]
     File(#[from] FrameFileError),
-    #[error("{0} sent a text message; subscribeRepos frames are binary")]
+    #[error("{0} sent a text message; subscribeRepos frames are binary (record Jetstream with --jetstream)")]
     TextMessage(String),
+    #[error("{0} sent a binary message; Jetstream events are JSON text")]
+    BinaryMessage(String),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +36,8 @@ pub struct RecordOptions {
     pub duration: Option<Duration>,
     pub max_events: Option<u64>,
     pub out: PathBuf,
+    /// The stream is Jetstream JSON rather than CBOR frames.
+    pub jetstream: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +77,19 @@ pub async fn record(opts: &RecordOptions, progress: &ProgressBar) -> Result<Reco
         };
         let frame = match next {
             None => break "closed",
+            Some(Received::Text(text)) if opts.jetstream => {
+                writer.write(text.as_bytes())?;
+                #[derive(serde::Deserialize)]
+                struct Kind {
+                    kind: String,
+                }
+                let kind = serde_json::from_str::<Kind>(&text).map(|k| k.kind).unwrap_or_else(|_| "undecodable".into());
+                *kinds.entry(kind).or_insert(0u64) += 1;
+                progress.inc(1);
+                continue;
+            }
             Some(Received::Text(_)) => return Err(RecordError::TextMessage(url.to_string())),
+            Some(Received::Binary(_)) if opts.jetstream => return Err(RecordError::BinaryMessage(url.to_string())),
             Some(Received::Binary(b)) => b,
         };
         writer.write(&frame)?;

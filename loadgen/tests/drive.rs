@@ -6,29 +6,32 @@
 //! Outside CI the test is skipped with a notice when the `pds` binary has not been built
 //! (e.g. `cargo test -p loadgen` alone); under CI (`CI=true`) that is a failure.
 
-#[path = "../../test-support/pds_process.rs"]
-mod pds_process;
-
-use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
-use loadgen::drive::{drive, DriveOptions, Loop};
+use loadgen::drive::{drive, DriveOptions, ImageSizes, Loop};
 use loadgen::model::TrafficModel;
+use testbed::services::{self, PdsOptions};
+use testbed::{Binaries, Service};
 
 /// A PLC directory and a PDS, killed when dropped.
 struct Pds {
     url: String,
-    _plc: pds_process::Service,
-    _pds: pds_process::Service,
+    _plc: Service,
+    _pds: Service,
     _dir: tempfile::TempDir,
 }
 
-async fn start_pds(bin: &Path) -> Pds {
+/// The PDS and PLC binaries beside this test's loadgen, or `None` (skip) when not built.
+fn binaries() -> Option<Binaries> {
+    testbed::sibling_binary(env!("CARGO_BIN_EXE_loadgen"), "pds").map(|pds| Binaries::beside(&pds))
+}
+
+async fn start_pds(bins: &Binaries) -> Pds {
     let dir = tempfile::tempdir().unwrap();
-    let plc = pds_process::start_plc(bin, &dir.path().join("plc")).await;
-    let pds = pds_process::start_pds(bin, &dir.path().join("pds"), &plc.url, None).await;
-    Pds { url: pds.url.clone(), _plc: plc, _pds: pds, _dir: dir }
+    let plc = services::plc(bins, &dir.path().join("plc"), &dir.path().join("plc.log")).await.unwrap();
+    let pds = services::pds(bins, &PdsOptions::new(dir.path().join("pds"), plc.url(), dir.path().join("pds.log"))).await.unwrap();
+    Pds { url: pds.url(), _plc: plc, _pds: pds, _dir: dir }
 }
 
 /// `#commit` frames on the PDS's firehose from the beginning.
@@ -56,7 +59,8 @@ fn options(pds: &str, load: Loop) -> DriveOptions {
         writes: Some(600),
         duration: None,
         image_fraction: 0.5,
-        image_bytes: 2_000,
+        images: ImageSizes::new(2_000, 0.5, 8_000).unwrap(),
+        create_concurrency: 4,
         seed: 5,
         check: true,
         // More deletes and updates than production so a short run exercises every call.
@@ -66,8 +70,8 @@ fn options(pds: &str, load: Loop) -> DriveOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_writes_land_in_the_pds() {
-    let Some(bin) = pds_process::pds_binary(env!("CARGO_BIN_EXE_loadgen")) else { return };
-    let pds = start_pds(&bin).await;
+    let Some(bins) = binaries() else { return };
+    let pds = start_pds(&bins).await;
     let f = drive(options(&pds.url, Loop::Closed { concurrency: 8 }), &indicatif::ProgressBar::hidden()).await.unwrap();
     assert_eq!(f.accounts, 8);
     assert_eq!((f.writes_ok, f.writes_failed), (600, 0), "{:?}", f.errors);
@@ -82,8 +86,8 @@ async fn closed_loop_writes_land_in_the_pds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_keeps_its_rate() {
-    let Some(bin) = pds_process::pds_binary(env!("CARGO_BIN_EXE_loadgen")) else { return };
-    let pds = start_pds(&bin).await;
+    let Some(bins) = binaries() else { return };
+    let pds = start_pds(&bins).await;
     let mut opts = options(&pds.url, Loop::Open { rate: 100.0, max_in_flight: 16 });
     opts.writes = Some(200);
     opts.check = false;

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
+use telemetry::net::{CountingListener, PeerAddr};
 use tokio::net::TcpListener;
 
 use crate::api::RateLimiter;
@@ -38,19 +39,9 @@ pub struct AppState {
     pub me: OnceLock<std::sync::Weak<AppState>>,
 }
 
-static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// The process's Prometheus handle, installing the recorder on first use.
+/// The process's Prometheus handle (shared with any service embedded in the same process).
 pub fn metrics_handle() -> PrometheusHandle {
-    METRICS
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics will be empty");
-                PrometheusBuilder::new().build_recorder().handle()
-            }
-        })
-        .clone()
+    telemetry::metrics_handle()
 }
 
 /// A running server.
@@ -149,10 +140,10 @@ pub async fn spawn(config: Config, listener: TcpListener) -> anyhow::Result<Serv
     let addr = listener.local_addr()?;
     let state = tokio::task::spawn_blocking(move || AppState::new(config)).await??;
     let _ = state.me.set(Arc::downgrade(&state));
-    let app = crate::api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = crate::api::router(state.clone()).into_make_service_with_connect_info::<PeerAddr>();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(CountingListener::new(listener, "pds"), app)
             .with_graceful_shutdown(async move {
                 let _ = rx.await;
             })

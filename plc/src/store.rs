@@ -69,6 +69,11 @@ pub struct Directory {
 
 impl Directory {
     /// Opens (creating if needed) the store in `path`.
+    /// Sets the `plc_store_bytes` gauges (bytes on disk and in memory).
+    pub fn record_sizes(&self) {
+        telemetry::store::record_store_bytes("plc", &self.db, &[]);
+    }
+
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);

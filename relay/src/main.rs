@@ -103,7 +103,7 @@ fn main() -> anyhow::Result<()> {
         let addr: SocketAddr = format!("{}:{}", args.bind, args.port).parse().context("bind address")?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         tracing::info!(%addr, head = relay.log.head(), "relay listening");
-        axum::serve(listener, relay::server::router(relay)).await?;
+        axum::serve(telemetry::net::CountingListener::new(listener, "relay"), relay::server::router(relay)).await?;
         Ok(())
     })
 }

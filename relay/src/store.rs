@@ -225,6 +225,11 @@ impl Store {
         Ok(Store { db, write_opts })
     }
 
+    /// Sets the `relay_store_bytes` gauges (bytes per column family, on disk and in memory).
+    pub fn record_sizes(&self) {
+        telemetry::store::record_store_bytes("relay", &self.db, &[CF_EVENTS, CF_TIMES, CF_ACCOUNTS, CF_HOSTS, CF_META]);
+    }
+
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db.cf_handle(name).expect("column family exists")
     }

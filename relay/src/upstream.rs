@@ -81,7 +81,10 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
                     tokio::select! {
                         msg = ws.next(), if open && pending.len() < PIPELINE => {
                             let data = match msg {
-                                Some(Ok(Message::Binary(data))) => data,
+                                Some(Ok(Message::Binary(data))) => {
+                                    telemetry::net::count_client_bytes("relay", telemetry::net::Direction::In, data.len() as u64);
+                                    data
+                                }
                                 Some(Ok(Message::Text(_))) => {
                                     metrics::counter!("relay_events_dropped_total", "reason" => "malformed").increment(1);
                                     continue;

@@ -8,8 +8,6 @@
 //! under CI (`CI=true`) that is a failure.
 
 mod common;
-#[path = "../../test-support/pds_process.rs"]
-mod pds_process;
 
 use std::time::Duration;
 
@@ -28,10 +26,11 @@ async fn xrpc(url: &str, method: &str, token: Option<&str>, body: Value) -> Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_on_our_pds_reaches_the_relay_firehose_verified() {
-    let Some(bin) = pds_process::pds_binary(env!("CARGO_BIN_EXE_relay")) else { return };
+    let Some(bin) = testbed::sibling_binary(env!("CARGO_BIN_EXE_relay"), "pds") else { return };
+    let bins = testbed::Binaries::beside(&bin);
     let dir = tempfile::tempdir().unwrap();
-    let plc = pds_process::start_plc(&bin, &dir.path().join("plc")).await;
-    let plc_url = plc.url.clone();
+    let plc = testbed::services::plc(&bins, &dir.path().join("plc"), &dir.path().join("plc.log")).await.unwrap();
+    let plc_url = plc.url();
 
     let relay = common::start_relay(relay::Config {
         testbed: true,
@@ -42,8 +41,10 @@ async fn a_post_on_our_pds_reaches_the_relay_firehose_verified() {
     .await;
     let relay_url = format!("http://{}", relay.addr);
 
-    let pds = pds_process::start_pds(&bin, &dir.path().join("pds"), &plc_url, Some(&relay_url)).await;
-    let (pds_url, pds_host) = (pds.url.clone(), pds.host.clone());
+    let mut options = testbed::services::PdsOptions::new(dir.path().join("pds"), plc_url.clone(), dir.path().join("pds.log"));
+    options.crawlers = Some(relay_url.clone());
+    let pds = testbed::services::pds(&bins, &options).await.unwrap();
+    let (pds_url, pds_host) = (pds.url(), pds.host());
 
     // The PDS's start-up requestCrawl registers it with the relay.
     let mut registered = false;

@@ -34,7 +34,7 @@ pub async fn handler(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    ConnectInfo(telemetry::net::PeerAddr(addr)): ConnectInfo<telemetry::net::PeerAddr>,
     body: Bytes,
 ) -> Response {
     if method != Method::POST {

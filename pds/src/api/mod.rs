@@ -18,7 +18,7 @@ pub mod server;
 pub mod sync;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
 use crate::state::AppState;
+use telemetry::net::PeerAddr;
 
 pub type XrpcResult = Result<Response, XrpcError>;
 
@@ -142,6 +143,7 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    state.store.record_sizes();
     state.metrics.render()
 }
 
@@ -174,7 +176,7 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(addr)): ConnectInfo<PeerAddr>,
     body: Bytes,
 ) -> Response {
     let req = Req {

@@ -100,6 +100,11 @@ impl Store {
         Ok(Arc::new(Store { db, sequencer }))
     }
 
+    /// Sets the `pds_store_bytes` gauges (bytes per column family, on disk and in memory).
+    pub fn record_sizes(&self) {
+        telemetry::store::record_store_bytes("pds", &self.db, &ALL_CFS);
+    }
+
     pub fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db.cf_handle(name).expect("column family opened at start")
     }

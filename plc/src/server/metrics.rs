@@ -4,27 +4,16 @@
 //! that already installed its own passes its handle to the builder instead; if neither is
 //! possible `/metrics` serves an empty (unrecorded) registry and says so in the log.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-
-static GLOBAL: OnceLock<PrometheusHandle> = OnceLock::new();
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// The process's Prometheus handle, installing the recorder on first use.
 pub fn global_handle() -> PrometheusHandle {
-    GLOBAL
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(handle) => handle,
-            Err(e) => {
-                tracing::warn!(error = %e, "another metrics recorder is installed; pass its handle to serve /metrics");
-                PrometheusBuilder::new().build_recorder().handle()
-            }
-        })
-        .clone()
+    telemetry::metrics_handle()
 }
 
 /// Counts requests and their latency by route template and status.

@@ -44,14 +44,17 @@ pub fn router(dir: Arc<Directory>, metrics: PrometheusHandle, max_body_bytes: us
         .route("/{did}/log/audit", get(routes::audit))
         .route("/{did}/log/last", get(routes::last))
         .fallback(routes::fallback)
-        .with_state(AppState { dir })
+        .with_state(AppState { dir: dir.clone() })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .route_layer(axum::middleware::from_fn(self::metrics::track));
     api.route(
         "/metrics",
         get(move || {
-            let handle = metrics.clone();
-            async move { handle.render() }
+            let (handle, dir) = (metrics.clone(), dir.clone());
+            async move {
+                dir.record_sizes();
+                handle.render()
+            }
         }),
     )
     .layer(TraceLayer::new_for_http())
@@ -105,7 +108,7 @@ impl ServerBuilder {
         let app = router(dir.clone(), metrics, self.max_body_bytes);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(telemetry::net::CountingListener::new(listener, "plc"), app)
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
                 })

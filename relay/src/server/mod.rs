@@ -7,31 +7,19 @@ mod firehose;
 mod subscribe;
 mod xrpc;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::relay::Relay;
 
 /// The process-wide Prometheus recorder (installed on first use).
 pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets(&[1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1, 1.0])
-                .expect("buckets")
-                .build_recorder();
-            let handle = recorder.handle();
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
+    telemetry::metrics_handle()
 }
 
 pub fn router(relay: Arc<Relay>) -> Router {
@@ -46,8 +34,9 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .with_state(relay)
 }
 
-async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics_handle().render())
+async fn metrics(State(relay): State<Arc<Relay>>) -> impl IntoResponse {
+    relay.log.store().record_sizes();
+    telemetry::render()
 }
 
 async fn health(State(relay): State<Arc<Relay>>) -> impl IntoResponse {

@@ -1,0 +1,94 @@
+//! One experiment run's working folder and the processes it starts.
+//!
+//! Every service and loadgen command runs as its own process (through `testbed`), with its
+//! data in `<work>/<name>/` and its output in `<work>/logs/<name>.log`. The processes belong to
+//! the experiment code that started them and die when it drops them; `testbed` also asks the
+//! kernel to kill them if this program dies, so a run never leaves orphans. The working folder
+//! is removed at the end unless the run was asked to keep it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use testbed::services::{self, PdsOptions};
+use testbed::{Binaries, Process, Service};
+use tokio::process::Command;
+
+pub struct Harness {
+    pub bins: Binaries,
+    work: PathBuf,
+    keep: bool,
+}
+
+impl Harness {
+    /// A fresh working folder `root/<run-id>-<experiment>`.
+    pub fn new(bins: Binaries, root: &Path, run_id: &str, experiment: &str, keep: bool) -> Result<Harness> {
+        let work = root.join(format!("{run_id}-{experiment}"));
+        if work.exists() {
+            std::fs::remove_dir_all(&work).with_context(|| format!("clearing {}", work.display()))?;
+        }
+        std::fs::create_dir_all(work.join("logs")).with_context(|| format!("creating {}", work.display()))?;
+        Ok(Harness { bins, work, keep })
+    }
+
+    pub fn work(&self) -> &Path {
+        &self.work
+    }
+
+    /// `<work>/<name>`, which does not exist yet (each component starts with no data).
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.work.join(name)
+    }
+
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.work.join("logs").join(format!("{name}.log"))
+    }
+
+    /// A fresh PLC directory named `name`.
+    pub async fn plc(&self, name: &str) -> Result<Service> {
+        Ok(services::plc(&self.bins, &self.data_dir(name), &self.log(name)).await?)
+    }
+
+    /// Options for Sonde's PDS named `name` on `plc_url`.
+    pub fn pds_options(&self, name: &str, plc_url: &str) -> PdsOptions {
+        PdsOptions::new(self.data_dir(name), plc_url, self.log(name))
+    }
+
+    pub async fn pds(&self, opts: &PdsOptions) -> Result<Service> {
+        Ok(services::pds(&self.bins, opts).await?)
+    }
+
+    /// Starts `loadgen ARGS… --quiet --json <work>/<name>.json` as `name`.
+    pub fn loadgen(&self, name: &str, args: &[String]) -> Result<LoadgenRun> {
+        let json = self.work.join(format!("{name}.json"));
+        let mut cmd = Command::new(self.bins.get("loadgen")?);
+        cmd.args(args).arg("--quiet").arg("--json").arg(&json).env("RUST_LOG", "warn");
+        Ok(LoadgenRun { process: Process::spawn(name, cmd, &self.log(name))?, json })
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!("kept {}", self.work.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+/// A loadgen command and the result file it will write.
+pub struct LoadgenRun {
+    pub process: Process,
+    pub json: PathBuf,
+}
+
+impl LoadgenRun {
+    /// Waits for the command to succeed within `timeout` and reads its result's figures.
+    pub async fn finish<F: DeserializeOwned>(mut self, timeout: Duration) -> Result<F> {
+        self.process.wait_success(timeout).await?;
+        let report: result_schema::Report<serde_json::Value, F> = result_schema::read(&self.json)?;
+        Ok(report.figures)
+    }
+}

@@ -1,0 +1,139 @@
+//! `experiments run` as a user runs it: the binary, at the tiny scale, against the real
+//! `pds`, `plc` and `loadgen` binaries built beside it by `cargo test --workspace`.
+//!
+//! Outside CI the tests skip with a notice when those binaries are missing; under CI
+//! (`CI=true`) that is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use experiments::results::Figures;
+use experiments::suite::pds_members::Step;
+use result_schema::Status;
+use serde_json::Value;
+
+fn experiments_bin() -> Option<PathBuf> {
+    testbed::sibling_binary(env!("CARGO_BIN_EXE_experiments"), "pds")?;
+    testbed::sibling_binary(env!("CARGO_BIN_EXE_experiments"), "loadgen")?;
+    Some(PathBuf::from(env!("CARGO_BIN_EXE_experiments")))
+}
+
+fn run_command(bin: &Path, out: &Path, work: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["run", "pds-members", "--scale", "tiny", "--quiet", "--json", "--out"]).arg(out).arg("--work").arg(work);
+    cmd
+}
+
+fn result(out: &Path) -> result_schema::Report<Value, Figures<Step, Value>> {
+    let dir = out.join("pds-members");
+    let file = std::fs::read_dir(&dir).unwrap().next().expect("one result").unwrap().path();
+    result_schema::read(&file).unwrap()
+}
+
+/// Processes whose parent is `pid`.
+fn children(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        let Some(close) = stat.rfind(')') else { continue };
+        let name = stat[stat.find('(').unwrap() + 1..close].to_string();
+        let ppid: u32 = stat[close + 2..].split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        if ppid == pid {
+            out.push((child, name));
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// Waits until `pid` has a child named `name`, and returns every child seen by then.
+fn wait_for_child(pid: u32, name: &str) -> Vec<(u32, String)> {
+    let start = Instant::now();
+    loop {
+        let kids = children(pid);
+        if kids.iter().any(|(_, n)| n == name) {
+            return kids;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no {name} child appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_tiny_run_measures_every_member_count_and_cleans_up() {
+    let Some(bin) = experiments_bin() else { return };
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let output = run_command(&bin, out.path(), work.path()).stderr(Stdio::inherit()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let outcomes: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(outcomes[0]["complete"], true);
+
+    let r = result(out.path());
+    assert_eq!((r.tool.as_str(), r.command.as_str(), r.status), ("experiments", "pds-members", Status::Complete));
+    let run = r.experiment.as_ref().unwrap();
+    assert_eq!(run.scale, "tiny");
+    assert!(r.workload["workload"]["per_member_day"]["likes"].as_f64().unwrap() > 0.0, "the workload is recorded");
+    assert_eq!(r.figures.steps.iter().map(|s| s.members).collect::<Vec<_>>(), vec![2, 4]);
+    for s in &r.figures.steps {
+        let (raw, d) = (&s.raw, &s.derived);
+        assert_eq!(raw.writes_failed, 0, "{:?}", raw.errors);
+        assert_eq!(raw.writes_ok, raw.writes_planned);
+        assert!(raw.activity_usage.cpu_s > 0.0 && d.cpu_s_per_member_day > 0.0, "{raw:?}");
+        assert!(raw.activity_usage.rss_peak_bytes > 1_000_000, "{raw:?}");
+        for part in ["repo_blocks", "record_index", "event_log", "accounts"] {
+            assert!(raw.disk_bytes[part] > 0, "{part} is empty: {:?}", raw.disk_bytes);
+        }
+        assert_eq!(raw.disk_bytes.values().sum::<u64>(), raw.disk_total_bytes);
+        // Every write reached the firehose consumer (plus the accounts' own events).
+        assert!(raw.firehose_messages >= raw.writes_ok, "{raw:?}");
+        assert!(raw.network_out_bytes >= raw.firehose_bytes as f64, "{raw:?}");
+        assert!(d.write_p50_ms > 0.0 && d.write_p99_ms >= d.write_p50_ms);
+    }
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "the working folder is removed");
+}
+
+#[test]
+fn ctrl_c_stops_every_process_and_writes_a_failed_result() {
+    let Some(bin) = experiments_bin() else { return };
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut child = run_command(&bin, out.path(), work.path()).stdout(Stdio::null()).spawn().unwrap();
+    let mut seen = wait_for_child(child.id(), "loadgen");
+    seen.extend(children(child.id()));
+    assert!(seen.iter().any(|(_, n)| n == "pds") && seen.iter().any(|(_, n)| n == "plc"), "{seen:?}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    for (pid, name) in &seen {
+        let start = Instant::now();
+        while alive(*pid) {
+            assert!(start.elapsed() < Duration::from_secs(10), "{name} ({pid}) outlived the run");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let r = result(out.path());
+    assert_eq!(r.status, Status::Failed);
+    assert_eq!(r.failure.as_deref(), Some("interrupted"));
+}
+
+#[test]
+fn a_component_that_dies_fails_the_run_with_its_log() {
+    let Some(bin) = experiments_bin() else { return };
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut child = run_command(&bin, out.path(), work.path()).stdout(Stdio::null()).spawn().unwrap();
+    let kids = wait_for_child(child.id(), "loadgen");
+    let (pds, _) = kids.iter().find(|(_, n)| n == "pds").expect("a pds child");
+    // SAFETY: a process of this test's own run.
+    unsafe { libc::kill(*pds as i32, libc::SIGKILL) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let r = result(out.path());
+    assert_eq!(r.status, Status::Failed);
+    let why = r.failure.unwrap();
+    assert!(why.contains("pds exited") && why.contains("last lines of its log"), "{why}");
+}

@@ -146,13 +146,20 @@ impl Metrics {
         Metrics { series }
     }
 
+    /// The distinct values of label `label` among the series of `name`.
+    pub fn label_values(&self, name: &str, label: &str) -> Vec<String> {
+        let mut values: Vec<String> = self.series.iter().filter(|(n, _, _)| n == name).filter_map(|(_, l, _)| l.get(label).cloned()).collect();
+        values.sort();
+        values.dedup();
+        values
+    }
+
     /// The sum of every series of `name` whose labels include all of `labels`.
     pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.series
             .iter()
             .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).is_some_and(|x| x == v)))
-            .map(|(_, _, v)| v)
-            .sum()
+            .fold(0.0, |sum, (_, _, v)| sum + v)
     }
 }
 
@@ -212,6 +219,7 @@ mod tests {
         assert_eq!(m.sum("relay_events_dropped_total", &[("reason", "a \"quoted\" one")]), 3.0);
         assert_eq!(m.sum("up", &[]), 1.0);
         assert_eq!(m.sum("missing", &[]), 0.0);
+        assert_eq!(m.label_values("pds_network_bytes_total", "direction"), vec!["in", "out"]);
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::suite::pds_members;
+use crate::suite::{pds_members, relay_rate};
 
 /// The scale a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -72,10 +72,21 @@ pub struct Spec<W, S> {
 #[derive(Debug, Clone)]
 pub enum Definition {
     PdsMembers(Spec<pds_members::Workload, pds_members::ScaleSpec>),
+    RelayRate(Spec<relay_rate::Workload, relay_rate::ScaleSpec>),
+}
+
+/// `$body` with `$s` bound to the definition's spec, whatever its kind.
+macro_rules! each_kind {
+    ($def:expr, $s:ident => $body:expr) => {
+        match $def {
+            Definition::PdsMembers($s) => $body,
+            Definition::RelayRate($s) => $body,
+        }
+    };
 }
 
 /// The kinds this build knows.
-pub const KINDS: &[&str] = &[pds_members::KIND];
+pub const KINDS: &[&str] = &[pds_members::KIND, relay_rate::KIND];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DefError {
@@ -87,34 +98,24 @@ pub enum DefError {
 
 impl Definition {
     pub fn name(&self) -> &str {
-        match self {
-            Definition::PdsMembers(s) => &s.name,
-        }
+        each_kind!(self, s => &s.name)
     }
 
     pub fn kind(&self) -> &str {
-        match self {
-            Definition::PdsMembers(s) => &s.kind,
-        }
+        each_kind!(self, s => &s.kind)
     }
 
     pub fn summary(&self) -> &str {
-        match self {
-            Definition::PdsMembers(s) => &s.summary,
-        }
+        each_kind!(self, s => &s.summary)
     }
 
     pub fn measures(&self) -> &[String] {
-        match self {
-            Definition::PdsMembers(s) => &s.measures,
-        }
+        each_kind!(self, s => &s.measures)
     }
 
     /// About how long the scale takes on a 2-core machine, in seconds (from the definition).
     pub fn estimate_s(&self, scale: Scale) -> f64 {
-        match self {
-            Definition::PdsMembers(s) => s.scales.get(scale).estimate_s.0,
-        }
+        each_kind!(self, s => s.scales.get(scale).estimate_s.0)
     }
 
     /// Parses the text of a definition file (`path` names it in errors).
@@ -127,6 +128,7 @@ impl Definition {
         let head: Head = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let def = match head.kind.as_str() {
             pds_members::KIND => Definition::PdsMembers(typed(text, path)?),
+            relay_rate::KIND => Definition::RelayRate(typed(text, path)?),
             other => return Err(invalid(format!("unknown kind {other:?} (this build knows {})", KINDS.join(", ")))),
         };
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -231,6 +233,7 @@ mod tests {
     fn every_shipped_definition_parses() {
         let defs = load_dir(&default_dir()).unwrap();
         assert!(defs.iter().any(|d| d.name() == "pds-members"));
+        assert!(defs.iter().any(|d| d.name() == "relay-rate"));
         for d in &defs {
             assert!(!d.summary().is_empty() && !d.measures().is_empty(), "{}", d.name());
             assert!(d.estimate_s(Scale::Tiny) < d.estimate_s(Scale::Quick), "{}", d.name());

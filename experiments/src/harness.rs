@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
-use testbed::services::{self, PdsOptions};
+use testbed::services::{self, PdsOptions, RelayOptions};
 use testbed::{Binaries, Process, Service};
 use tokio::process::Command;
 
@@ -57,6 +57,15 @@ impl Harness {
 
     pub async fn pds(&self, opts: &PdsOptions) -> Result<Service> {
         Ok(services::pds(&self.bins, opts).await?)
+    }
+
+    /// Options for the relay named `name` on `plc_url`.
+    pub fn relay_options(&self, name: &str, plc_url: &str) -> RelayOptions {
+        RelayOptions::new(self.data_dir(name), plc_url, self.log(name))
+    }
+
+    pub async fn relay(&self, opts: &RelayOptions) -> Result<Service> {
+        Ok(services::relay(&self.bins, opts).await?)
     }
 
     /// Starts `loadgen ARGS… --quiet --json <work>/<name>.json` as `name`.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use experiments::results::Figures;
 use experiments::suite::pds_members::Step;
+use experiments::suite::relay_rate;
 use result_schema::Status;
 use serde_json::Value;
 
@@ -19,14 +20,14 @@ fn experiments_bin() -> Option<PathBuf> {
     Some(PathBuf::from(env!("CARGO_BIN_EXE_experiments")))
 }
 
-fn run_command(bin: &Path, out: &Path, work: &Path) -> Command {
+fn run_command(bin: &Path, experiment: &str, out: &Path, work: &Path) -> Command {
     let mut cmd = Command::new(bin);
-    cmd.args(["run", "pds-members", "--scale", "tiny", "--quiet", "--json", "--out"]).arg(out).arg("--work").arg(work);
+    cmd.args(["run", experiment, "--scale", "tiny", "--quiet", "--json", "--out"]).arg(out).arg("--work").arg(work);
     cmd
 }
 
-fn result(out: &Path) -> result_schema::Report<Value, Figures<Step, Value>> {
-    let dir = out.join("pds-members");
+fn result<S: serde::de::DeserializeOwned>(out: &Path, experiment: &str) -> result_schema::Report<Value, Figures<S, Value>> {
+    let dir = out.join(experiment);
     let file = std::fs::read_dir(&dir).unwrap().next().expect("one result").unwrap().path();
     result_schema::read(&file).unwrap()
 }
@@ -68,12 +69,12 @@ fn wait_for_child(pid: u32, name: &str) -> Vec<(u32, String)> {
 fn a_tiny_run_measures_every_member_count_and_cleans_up() {
     let Some(bin) = experiments_bin() else { return };
     let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let output = run_command(&bin, out.path(), work.path()).stderr(Stdio::inherit()).output().unwrap();
+    let output = run_command(&bin, "pds-members", out.path(), work.path()).stderr(Stdio::inherit()).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     let outcomes: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(outcomes[0]["complete"], true);
 
-    let r = result(out.path());
+    let r = result::<Step>(out.path(), "pds-members");
     assert_eq!((r.tool.as_str(), r.command.as_str(), r.status), ("experiments", "pds-members", Status::Complete));
     let run = r.experiment.as_ref().unwrap();
     assert_eq!(run.scale, "tiny");
@@ -101,7 +102,7 @@ fn a_tiny_run_measures_every_member_count_and_cleans_up() {
 fn ctrl_c_stops_every_process_and_writes_a_failed_result() {
     let Some(bin) = experiments_bin() else { return };
     let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut child = run_command(&bin, out.path(), work.path()).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = run_command(&bin, "pds-members", out.path(), work.path()).stdout(Stdio::null()).spawn().unwrap();
     let mut seen = wait_for_child(child.id(), "loadgen");
     seen.extend(children(child.id()));
     assert!(seen.iter().any(|(_, n)| n == "pds") && seen.iter().any(|(_, n)| n == "plc"), "{seen:?}");
@@ -116,7 +117,7 @@ fn ctrl_c_stops_every_process_and_writes_a_failed_result() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let r = result(out.path());
+    let r = result::<Step>(out.path(), "pds-members");
     assert_eq!(r.status, Status::Failed);
     assert_eq!(r.failure.as_deref(), Some("interrupted"));
 }
@@ -125,15 +126,39 @@ fn ctrl_c_stops_every_process_and_writes_a_failed_result() {
 fn a_component_that_dies_fails_the_run_with_its_log() {
     let Some(bin) = experiments_bin() else { return };
     let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut child = run_command(&bin, out.path(), work.path()).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = run_command(&bin, "pds-members", out.path(), work.path()).stdout(Stdio::null()).spawn().unwrap();
     let kids = wait_for_child(child.id(), "loadgen");
     let (pds, _) = kids.iter().find(|(_, n)| n == "pds").expect("a pds child");
     // SAFETY: a process of this test's own run.
     unsafe { libc::kill(*pds as i32, libc::SIGKILL) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
-    let r = result(out.path());
+    let r = result::<Step>(out.path(), "pds-members");
     assert_eq!(r.status, Status::Failed);
     let why = r.failure.unwrap();
     assert!(why.contains("pds exited") && why.contains("last lines of its log"), "{why}");
+}
+
+#[test]
+fn a_tiny_relay_ladder_measures_each_step() {
+    let Some(bin) = experiments_bin() else { return };
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let output = run_command(&bin, "relay-rate", out.path(), work.path()).stderr(Stdio::inherit()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let r = result::<relay_rate::Step>(out.path(), "relay-rate");
+    assert_eq!(r.status, Status::Complete);
+    assert_eq!(r.figures.steps.iter().map(|s| (s.rate, s.consumers)).collect::<Vec<_>>(), vec![(200.0, 1), (400.0, 2)]);
+    for s in &r.figures.steps {
+        let (raw, d) = (&s.raw, &s.derived);
+        // Loopback loses nothing at these rates: every event reaches the relay and each consumer.
+        assert_eq!(raw.accepted, raw.emitted as f64, "{raw:?}");
+        assert_eq!(raw.consumer_min_events as f64, raw.accepted, "{raw:?}");
+        assert!(raw.dropped.values().all(|n| *n == 0.0), "{raw:?}");
+        assert!(d.cpu_s_per_1000_events > 0.0 && raw.usage.rss_peak_bytes > 1_000_000, "{raw:?}");
+        // The log holds each frame plus a small header; a consumer gets each frame plus framing.
+        assert!(d.log_bytes_per_event > raw.frame_bytes_p50 as f64 * 0.5, "{s:?}");
+        assert!(d.out_bytes_per_consumer_event > raw.frame_bytes_p50 as f64 * 0.5, "{s:?}");
+        assert!(raw.lag_p50_ms.is_some());
+    }
+    assert!(r.figures.derived["max_sustained_rate"].is_number() || r.figures.derived["max_sustained_rate"].is_null());
 }

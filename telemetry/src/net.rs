@@ -26,6 +26,8 @@ struct Counters {
 
 impl Counters {
     fn new(service: &'static str, side: &'static str) -> Self {
+        // Counters taken before a recorder exists would count into nothing.
+        crate::metrics_handle();
         let name = format!("{service}_network_bytes_total");
         Counters {
             read: metrics::counter!(name.clone(), "direction" => "in", "side" => side),
@@ -137,6 +139,7 @@ pub fn count_client_bytes(service: &'static str, direction: Direction, bytes: u6
         Direction::In => "in",
         Direction::Out => "out",
     };
+    crate::metrics_handle();
     metrics::counter!(format!("{service}_network_bytes_total"), "direction" => direction, "side" => "client").increment(bytes);
 }
 
@@ -152,11 +155,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_served_request_is_counted_in_both_directions() {
-        let handle = crate::metrics_handle();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().route("/echo", post(|body: String| async move { body.repeat(3) }));
-        tokio::spawn(async move { axum::serve(CountingListener::new(listener, "test"), app).await.unwrap() });
+        // Made before anything asked for the recorder: the listener must install it itself.
+        let counting = CountingListener::new(listener, "test");
+        tokio::spawn(async move { axum::serve(counting, app).await.unwrap() });
+        let handle = crate::metrics_handle();
         let body = "x".repeat(10_000);
         let resp = reqwest::Client::new().post(format!("http://{addr}/echo")).body(body).send().await.unwrap();
         assert_eq!(resp.text().await.unwrap().len(), 30_000);

@@ -6,6 +6,7 @@
 //! with the steps it completed.
 
 pub mod pds_members;
+pub mod relay_rate;
 
 use std::sync::{Arc, Mutex};
 
@@ -61,5 +62,6 @@ impl Context {
 pub async fn run(def: &Definition, ctx: &Context) -> Result<()> {
     match def {
         Definition::PdsMembers(spec) => pds_members::run(spec, ctx).await,
+        Definition::RelayRate(spec) => relay_rate::run(spec, ctx).await,
     }
 }

@@ -182,8 +182,8 @@ const PARTS: &[(&str, &[&str])] = &[
 fn traffic_model(w: &Workload) -> String {
     let a = &w.per_member_day;
     format!(
-        "ops = {{ create = {}, delete = {}, update = {} }}\n\
-         collections = {{ like = {}, post = {}, repost = {}, follow = {}, block = {}, other = 0.0 }}\n",
+        "ops = {{ create = {:?}, delete = {:?}, update = {:?} }}\n\
+         collections = {{ like = {:?}, post = {:?}, repost = {:?}, follow = {:?}, block = {:?}, other = 0.0 }}\n",
         w.ops.create.0, w.ops.delete.0, w.ops.update.0, a.likes.0, a.posts.0, a.reposts.0, a.follows.0, a.blocks.0
     )
 }

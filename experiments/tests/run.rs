@@ -162,3 +162,23 @@ fn a_tiny_relay_ladder_measures_each_step() {
     }
     assert!(r.figures.derived["max_sustained_rate"].is_number() || r.figures.derived["max_sustained_rate"].is_null());
 }
+
+#[test]
+fn a_tiny_jetstream_run_compares_the_same_events_in_both_forms() {
+    use experiments::suite::jetstream_bytes;
+    let Some(bin) = experiments_bin() else { return };
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let output = run_command(&bin, "jetstream-bytes", out.path(), work.path()).stderr(Stdio::inherit()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let r = result::<jetstream_bytes::Step>(out.path(), "jetstream-bytes");
+    assert_eq!(r.status, Status::Complete);
+    let s = &r.figures.steps[0];
+    let d = &s.derived;
+    assert!(s.firehose_commits > 100, "{s:?}");
+    // One Jetstream message per operation: world's commits carry one operation each, and
+    // #identity/#account events appear in both.
+    assert!((0.9..1.2).contains(&d.messages_per_commit), "{s:?}");
+    // JSON drops the MST proof blocks a frame carries, and zstd shrinks it further.
+    assert!(d.json_bytes_per_message < d.cbor_bytes_per_frame, "{d:?}");
+    assert!(d.json_zstd_dict_bytes_per_message < d.json_zstd_bytes_per_message && d.json_zstd_bytes_per_message < d.json_bytes_per_message, "{d:?}");
+}

@@ -53,7 +53,7 @@ enum Command {
     /// Record a subscribeRepos stream to a frame file.
     ///
     /// The file is zstd of `[u32 little-endian length][frame]` repeated, frames byte for byte
-    /// as received (the shared corpus layout). Stops at --duration, --max-events, or when the
+    /// as received (the shared corpus layout). Stops at --duration, --max-events, --idle, or when the
     /// server closes the stream, whichever comes first.
     Record {
         /// A PDS, relay or replay host: `wss://host`, `http://127.0.0.1:2470`, or a full
@@ -71,6 +71,9 @@ enum Command {
         /// Stop after this many frames.
         #[arg(long)]
         max_events: Option<u64>,
+        /// Stop once the stream has been quiet this long (after its first frame).
+        #[arg(long, value_parser = parse_duration)]
+        idle: Option<Duration>,
         /// The stream is Jetstream JSON (`/subscribe`): store each text message as an entry.
         #[arg(long)]
         jetstream: bool,
@@ -556,12 +559,12 @@ async fn main() -> Result<()> {
         .init();
     let started = chrono::Utc::now();
     match Cli::parse().command {
-        Command::Record { url, out, cursor, duration, max_events, jetstream, output } => {
-            if duration.is_none() && max_events.is_none() {
-                eprintln!("note: no --duration or --max-events: recording until the server closes or Ctrl-C");
+        Command::Record { url, out, cursor, duration, max_events, idle, jetstream, output } => {
+            if duration.is_none() && max_events.is_none() && idle.is_none() {
+                eprintln!("note: no --duration, --max-events or --idle: recording until the server closes or Ctrl-C");
             }
             let path = if jetstream { "/subscribe" } else { SUBSCRIBE_REPOS };
-            let opts = RecordOptions { url: stream_url(&url, path)?, cursor, duration, max_events, out, jetstream };
+            let opts = RecordOptions { url: stream_url(&url, path)?, cursor, duration, max_events, idle, out, jetstream };
             let bar = progress_bar(output.quiet, max_events, "{spinner} {elapsed} {pos} frames {per_sec} {wide_bar}");
             let figures = tokio::select! {
                 r = record::record(&opts, &bar) => r.context("recording")?,

@@ -35,6 +35,9 @@ pub struct RecordOptions {
     #[serde(with = "crate::util::opt_secs")]
     pub duration: Option<Duration>,
     pub max_events: Option<u64>,
+    /// Stop once the stream has been quiet this long after its first frame.
+    #[serde(with = "crate::util::opt_secs")]
+    pub idle: Option<Duration>,
     pub out: PathBuf,
     /// The stream is Jetstream JSON rather than CBOR frames.
     pub jetstream: bool,
@@ -51,7 +54,7 @@ pub struct RecordFigures {
     pub kinds: BTreeMap<String, u64>,
     pub elapsed_s: f64,
     pub frames_per_s: f64,
-    /// `duration`, `max-events` or `closed` (the server ended the stream).
+    /// `duration`, `max-events`, `idle` or `closed` (the server ended the stream).
     pub ended_by: &'static str,
 }
 
@@ -68,10 +71,16 @@ pub async fn record(opts: &RecordOptions, progress: &ProgressBar) -> Result<Reco
         if opts.max_events.is_some_and(|max| writer.frames() >= max) {
             break "max-events";
         }
-        let next = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, sub.next()).await {
+        let quiet_until = opts.idle.filter(|_| writer.frames() > 0).map(|i| tokio::time::Instant::now() + i);
+        let wait = match (deadline, quiet_until) {
+            (Some(d), Some(q)) => Some(d.min(q)),
+            (d, q) => d.or(q),
+        };
+        let next = match wait {
+            Some(w) => match tokio::time::timeout_at(w, sub.next()).await {
                 Ok(next) => next?,
-                Err(_) => break "duration",
+                Err(_) if deadline == Some(w) => break "duration",
+                Err(_) => break "idle",
             },
             None => sub.next().await?,
         };

@@ -31,6 +31,7 @@ async fn record_from(server: &ReplayServer, cursor: Option<i64>, max_events: Opt
         duration: Some(Duration::from_secs(20)),
         max_events,
         out: out.clone(),
+        idle: None,
         jetstream: false,
     };
     let figures = record(&opts, &indicatif::ProgressBar::hidden()).await.unwrap();

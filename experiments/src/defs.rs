@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::suite::{jetstream_bytes, pds_members, relay_rate};
+use crate::suite::{hose_compare, jetstream_bytes, pds_members, relay_rate};
 
 /// The scale a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -74,6 +74,7 @@ pub enum Definition {
     PdsMembers(Spec<pds_members::Workload, pds_members::ScaleSpec>),
     RelayRate(Spec<relay_rate::Workload, relay_rate::ScaleSpec>),
     JetstreamBytes(Spec<jetstream_bytes::Workload, jetstream_bytes::ScaleSpec>),
+    HoseCompare(Spec<hose_compare::Workload, hose_compare::ScaleSpec>),
 }
 
 /// `$body` with `$s` bound to the definition's spec, whatever its kind.
@@ -83,12 +84,13 @@ macro_rules! each_kind {
             Definition::PdsMembers($s) => $body,
             Definition::RelayRate($s) => $body,
             Definition::JetstreamBytes($s) => $body,
+            Definition::HoseCompare($s) => $body,
         }
     };
 }
 
 /// The kinds this build knows.
-pub const KINDS: &[&str] = &[pds_members::KIND, relay_rate::KIND, jetstream_bytes::KIND];
+pub const KINDS: &[&str] = &[pds_members::KIND, relay_rate::KIND, hose_compare::KIND, jetstream_bytes::KIND];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DefError {
@@ -132,6 +134,7 @@ impl Definition {
             pds_members::KIND => Definition::PdsMembers(typed(text, path)?),
             relay_rate::KIND => Definition::RelayRate(typed(text, path)?),
             jetstream_bytes::KIND => Definition::JetstreamBytes(typed(text, path)?),
+            hose_compare::KIND => Definition::HoseCompare(typed(text, path)?),
             other => return Err(invalid(format!("unknown kind {other:?} (this build knows {})", KINDS.join(", ")))),
         };
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();

@@ -87,6 +87,59 @@ impl Drop for Harness {
     }
 }
 
+/// The shape of a `loadgen world` run.
+pub struct World<'a> {
+    pub hosts: usize,
+    pub accounts: usize,
+    pub initial_records: u32,
+    pub rate: f64,
+    pub seconds: f64,
+    pub seed: u64,
+    pub plc_url: &'a str,
+    /// Relays it asks to crawl its hosts.
+    pub relays: Vec<String>,
+    /// Seconds between asking for crawls and the first event.
+    pub warmup_s: f64,
+    /// More arguments.
+    pub extra: Vec<String>,
+}
+
+impl World<'_> {
+    pub fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "world",
+            "--hosts",
+            &self.hosts.to_string(),
+            "--accounts",
+            &self.accounts.to_string(),
+            "--initial-records",
+            &self.initial_records.to_string(),
+            "--rate",
+            &self.rate.to_string(),
+            "--duration",
+            &format!("{}s", self.seconds),
+            "--seed",
+            &self.seed.to_string(),
+            "--plc",
+            self.plc_url,
+            "--warmup",
+            &format!("{}s", self.warmup_s),
+        ]
+        .map(String::from)
+        .into();
+        for r in &self.relays {
+            args.extend(["--relay".to_string(), r.clone()]);
+        }
+        args.extend(self.extra.iter().cloned());
+        args
+    }
+
+    /// Generous time for the run: building, warm-up, and twice the planned emission.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(120.0 + self.warmup_s + self.seconds * 2.0)
+    }
+}
+
 /// A loadgen command and the result file it will write.
 pub struct LoadgenRun {
     pub process: Process,
@@ -99,5 +152,21 @@ impl LoadgenRun {
         self.process.wait_success(timeout).await?;
         let report: result_schema::Report<serde_json::Value, F> = result_schema::read(&self.json)?;
         Ok(report.figures)
+    }
+
+    /// Like [`finish`](Self::finish), while checking twice a second that `service` (what the
+    /// command drives) is still running; if it died, that is the error, whatever the command
+    /// made of it.
+    pub async fn finish_watching<F: DeserializeOwned>(self, timeout: Duration, service: &mut Service, during: &str) -> Result<F> {
+        let finish = self.finish(timeout);
+        tokio::pin!(finish);
+        let figures = loop {
+            tokio::select! {
+                r = &mut finish => break r,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => service.process.ensure_running(during)?,
+            }
+        };
+        service.process.ensure_running(during)?;
+        figures
     }
 }

@@ -182,3 +182,28 @@ fn a_tiny_jetstream_run_compares_the_same_events_in_both_forms() {
     assert!(d.json_bytes_per_message < d.cbor_bytes_per_frame, "{d:?}");
     assert!(d.json_zstd_dict_bytes_per_message < d.json_zstd_bytes_per_message && d.json_zstd_bytes_per_message < d.json_bytes_per_message, "{d:?}");
 }
+
+#[test]
+fn a_tiny_hose_comparison_finds_the_banned_account() {
+    use experiments::suite::hose_compare;
+    let Some(bin) = experiments_bin() else { return };
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let output = run_command(&bin, "hose-compare", out.path(), work.path()).stderr(Stdio::inherit()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let r = result::<hose_compare::Step>(out.path(), "hose-compare");
+    assert_eq!(r.status, Status::Complete);
+    let s = &r.figures.steps[0];
+    let source = |name: &str| s.sources.iter().find(|x| x.name == name).unwrap_or_else(|| panic!("no {name}: {s:?}"));
+    let (a, b, js) = (source("a"), source("b"), source("a-jetstream"));
+    // Relay a saw everything world emitted, and misses only the takedown #account event
+    // relay b emitted for its ban; b misses the banned account's later events.
+    assert!(a.missed <= 1, "{s:?}");
+    assert!(b.coverage < a.coverage && b.missed > a.missed, "{s:?}");
+    assert!(js.events > 0, "{s:?}");
+    for x in [a, b] {
+        assert_eq!(x.seq_gaps, 0, "{x:?}");
+        let v = x.verify.as_ref().expect("firehoses are verified");
+        assert_eq!(v.failed, 0, "{x:?}");
+        assert!(v.verified > 0, "{x:?}");
+    }
+}

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Context;
 use crate::defs::{Positive, Spec};
+use crate::harness::World;
 
 pub const KIND: &str = "jetstream-bytes";
 
@@ -125,33 +126,19 @@ pub async fn run(spec: &Spec<Workload, ScaleSpec>, ctx: &Context) -> Result<()> 
         h.loadgen(name, &args)
     };
     let (fh, js) = (record("record-firehose", &fh_file, false)?, record("record-jetstream", &js_file, true)?);
-    let world = h.loadgen(
-        "world",
-        &[
-            "world".into(),
-            "--hosts".into(),
-            w.hosts.to_string(),
-            "--accounts".into(),
-            w.accounts.to_string(),
-            "--initial-records".into(),
-            w.initial_records.to_string(),
-            "--rate".into(),
-            scale.rate.0.to_string(),
-            "--duration".into(),
-            format!("{}s", scale.seconds.0),
-            "--seed".into(),
-            ctx.seed.to_string(),
-            "--plc".into(),
-            plc.url(),
-            "--relay".into(),
-            relay.url(),
-            "--warmup".into(),
-            "2s".into(),
-        ],
-    )?;
-    let timeout = Duration::from_secs_f64(120.0 + scale.seconds.0 * 2.0);
-    let _: serde_json::Value = world.finish(timeout).await?;
-    relay.process.ensure_running("while world fed it")?;
+    let spec = World {
+        hosts: w.hosts,
+        accounts: w.accounts,
+        initial_records: w.initial_records,
+        rate: scale.rate.0,
+        seconds: scale.seconds.0,
+        seed: ctx.seed,
+        plc_url: &plc.url(),
+        relays: vec![relay.url()],
+        warmup_s: 2.0,
+        extra: vec![],
+    };
+    let _: serde_json::Value = h.loadgen("world", &spec.args())?.finish_watching(spec.timeout(), &mut relay, "while world fed it").await?;
     bar.inc(1);
     bar.set_message("recording");
     let _: serde_json::Value = fh.finish(Duration::from_secs(120)).await.context("recording the firehose")?;

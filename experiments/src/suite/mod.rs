@@ -5,6 +5,7 @@
 //! [`Partial`] as it goes, so that a run that fails, or is interrupted, can still be written
 //! with the steps it completed.
 
+pub mod hose_compare;
 pub mod jetstream_bytes;
 pub mod pds_members;
 pub mod relay_rate;
@@ -65,5 +66,6 @@ pub async fn run(def: &Definition, ctx: &Context) -> Result<()> {
         Definition::PdsMembers(spec) => pds_members::run(spec, ctx).await,
         Definition::RelayRate(spec) => relay_rate::run(spec, ctx).await,
         Definition::JetstreamBytes(spec) => jetstream_bytes::run(spec, ctx).await,
+        Definition::HoseCompare(spec) => hose_compare::run(spec, ctx).await,
     }
 }

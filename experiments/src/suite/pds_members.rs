@@ -259,19 +259,7 @@ async fn measure(w: &Workload, scale: &ScaleSpec, members: usize, model: &std::p
     let drive = h.loadgen(&format!("drive-{members}"), &args)?;
     // Generous: account creation plus three times the planned activity.
     let timeout = Duration::from_secs_f64(120.0 + members as f64 * 0.2 + activity_s * 3.0);
-    let drive_figures: Result<DriveFigures> = {
-        let finish = drive.finish(timeout);
-        tokio::pin!(finish);
-        loop {
-            tokio::select! {
-                r = &mut finish => break r,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => pds.process.ensure_running("while loadgen drove it")?,
-            }
-        }
-    };
-    // A PDS that died is the cause of whatever went wrong with the writes.
-    pds.process.ensure_running("while loadgen drove it")?;
-    let drive_figures = drive_figures?;
+    let drive_figures: DriveFigures = drive.finish_watching(timeout, &mut pds, "while loadgen drove it").await?;
     let ended = sampler.mark();
     if drive_figures.writes_ok == 0 {
         bail!("no write succeeded; errors: {:?}", drive_figures.errors);

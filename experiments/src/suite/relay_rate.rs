@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Context;
 use crate::collect::{Metrics, Sampler};
+use crate::harness::World;
 use crate::defs::{NonEmpty, Positive, Spec};
 use crate::suite::pds_members::UsageFigures;
 
@@ -169,43 +170,19 @@ async fn measure(w: &Workload, s: &StepSpec, index: usize, plc_url: &str, ctx: &
             )
         })
         .transpose()?;
-    let world = h.loadgen(
-        &format!("world-{index}"),
-        &[
-            "world".into(),
-            "--hosts".into(),
-            w.hosts.to_string(),
-            "--accounts".into(),
-            w.accounts.to_string(),
-            "--initial-records".into(),
-            w.initial_records.to_string(),
-            "--rate".into(),
-            s.rate.0.to_string(),
-            "--duration".into(),
-            format!("{}s", s.seconds.0),
-            "--seed".into(),
-            (ctx.seed + index as u64).to_string(),
-            "--plc".into(),
-            plc_url.into(),
-            "--relay".into(),
-            relay.url(),
-            "--warmup".into(),
-            "2s".into(),
-        ],
-    )?;
-    let timeout = Duration::from_secs_f64(120.0 + s.seconds.0 * 2.0);
-    let world: Result<WorldFigures> = {
-        let finish = world.finish(timeout);
-        tokio::pin!(finish);
-        loop {
-            tokio::select! {
-                r = &mut finish => break r,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => relay.process.ensure_running("while world fed it")?,
-            }
-        }
+    let spec = World {
+        hosts: w.hosts,
+        accounts: w.accounts,
+        initial_records: w.initial_records,
+        rate: s.rate.0,
+        seconds: s.seconds.0,
+        seed: ctx.seed + index as u64,
+        plc_url,
+        relays: vec![relay.url()],
+        warmup_s: 2.0,
+        extra: vec![],
     };
-    relay.process.ensure_running("while world fed it")?;
-    let world = world?;
+    let world: WorldFigures = h.loadgen(&format!("world-{index}"), &spec.args())?.finish_watching(spec.timeout(), &mut relay, "while world fed it").await?;
     let ended = sampler.mark();
     // World exits right after its last event: its emission is the `elapsed_s` before now.
     let emit_from = ended.checked_sub(Duration::from_secs_f64(world.elapsed_s)).unwrap_or(ended);

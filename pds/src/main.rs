@@ -7,6 +7,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pds::admin_cli::{AdminClient, AdminCommand};
 
+// Under write load glibc's malloc gave each of the many threads (tokio workers, blocking
+// RocksDB calls) an arena of its own and kept the freed memory: the PDS's RSS reached 1.5 GB
+// for 100 members (experiments pds-members, quick scale). mimalloc returns it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sonde's Personal Data Server and its admin CLI.
 ///
 /// Hosts ATProto accounts (repositories, blobs, identity) for a community such as a co-op,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::suite::{hose_compare, jetstream_bytes, pds_members, relay_rate};
 
 /// The scale a run uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Scale {
     /// Seconds; what the test suite runs.
@@ -32,6 +32,10 @@ impl Scale {
             Scale::Quick => "quick",
             Scale::Full => "full",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Scale> {
+        [Scale::Tiny, Scale::Quick, Scale::Full].into_iter().find(|s| s.name() == name)
     }
 }
 

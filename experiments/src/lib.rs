@@ -12,13 +12,19 @@
 //! - [`results`]: one `results/<experiment>/<run-id>.json` per run, in the workspace's
 //!   result schema, marked failed when the run did not finish;
 //! - [`suite`]: the experiments themselves, one module each;
-//! - [`runner`]: `experiments run`, which runs them in turn and writes their results.
+//! - [`runner`]: `experiments run`, which runs them in turn and writes their results;
+//! - [`cost`]: `experiments cost`, the monthly bill of each component from the results and
+//!   the checked-in prices;
+//! - [`report`]: `experiments report`, the tables, the validity check against published
+//!   figures, and the figures.
 //!
 //! Adding an experiment is one definition file and one module in [`suite`].
 
 pub mod collect;
+pub mod cost;
 pub mod defs;
 pub mod harness;
+pub mod report;
 pub mod results;
 pub mod runner;
 pub mod suite;

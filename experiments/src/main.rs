@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use experiments::cost::{self, data::Network, data::Prices, measured::Measured, model::{Assumptions, Question}};
 use experiments::defs::{self, Scale};
+use experiments::report;
 use experiments::results;
 use experiments::runner::{self, RunOptions};
 
@@ -68,6 +70,66 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// The cost table: what each component costs per month at each provider.
+    ///
+    /// Fits each component's measured resource use (CPU, RAM, disk, bytes out) against what
+    /// drives it, sizes it with headroom for each asked-for size, and prices it at every
+    /// provider of the price file: the cheapest instance that fits, plus block storage and
+    /// egress beyond what it includes. Sizes beyond the measured range are marked with the
+    /// factor. Prints the table, and writes cost.json and cost.md into the results folder.
+    Cost {
+        /// The results folder to read (the committed reference results by default).
+        #[arg(long, default_value_os_t = results::reference_dir())]
+        results: PathBuf,
+        /// The price file.
+        #[arg(long, default_value_os_t = cost::data::default_prices())]
+        prices: PathBuf,
+        /// Today's network: event rates, consumers, replay window.
+        #[arg(long, default_value_os_t = cost::data::default_network())]
+        network: PathBuf,
+        /// PDS sizes to price, in members.
+        #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+        members: Vec<u64>,
+        /// Relay sizes to price, as multiples of today's event rate.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+        multiples: Vec<f64>,
+        /// Consumer counts to price the relay's egress for.
+        #[arg(long, value_delimiter = ',', default_value = "1,10")]
+        consumers: Vec<u64>,
+        /// Replay windows to size the relay's event log for, in hours.
+        #[arg(long, value_delimiter = ',', default_value = "24,72")]
+        windows: Vec<f64>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tables and figures drawn from results, and the validity table.
+    ///
+    /// Prints the measured figures of each experiment and a validity table that sets Sonde's
+    /// measurements, under the published workload, beside published figures. Draws the
+    /// figures (SVG and PNG) into <results>/figures/. With --reference, sets a local run
+    /// beside the reference one.
+    Report {
+        /// The results folder to report on (the committed reference results by default).
+        #[arg(long, default_value_os_t = results::reference_dir())]
+        results: PathBuf,
+        /// A second results folder to set beside the first (for example the reference results
+        /// beside a local run).
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        /// The price file (for the cost figures).
+        #[arg(long, default_value_os_t = cost::data::default_prices())]
+        prices: PathBuf,
+        /// Today's network, and the published figures to check against.
+        #[arg(long, default_value_os_t = cost::data::default_network())]
+        network: PathBuf,
+        /// Do not draw figures.
+        #[arg(long)]
+        no_figures: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -127,8 +189,40 @@ async fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Cost { results, prices, network, members, multiples, consumers, windows, json } => {
+            let table = cost_table(&results, &prices, &network, Question { members, multiples, consumers, windows_h: windows })?;
+            let (json_path, md_path) = table.write(&results)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&table)?);
+            } else {
+                print!("{}", table.to_text());
+                println!("\nwritten: {}, {}", json_path.display(), md_path.display());
+            }
+        }
+        Command::Report { results, reference, prices, network, no_figures, json } => {
+            let table = cost_table(&results, &prices, &network, Question::default())?;
+            let net = Network::load(&network)?;
+            let measured = Measured::load(&results)?;
+            let report = report::Report::build(&measured, reference.as_deref().map(Measured::load).transpose()?.as_ref(), &net, table)?;
+            let figures = if no_figures { vec![] } else { report::figures::draw(&measured, &Prices::load(&prices)?, &net, &results.join("figures"))? };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+                for f in &figures {
+                    println!("figure: {}", f.display());
+                }
+            }
+        }
     }
     Ok(())
+}
+
+fn cost_table(results: &std::path::Path, prices: &std::path::Path, network: &std::path::Path, q: Question) -> Result<cost::table::Table> {
+    let measured = Measured::load(results)?;
+    let p = Prices::load(prices)?;
+    let n = Network::load(network)?;
+    cost::table::compute(&measured, &p, &n, &q, &Assumptions::default(), &[prices, network])
 }
 
 fn minutes(s: f64) -> String {

@@ -207,3 +207,35 @@ fn a_tiny_hose_comparison_finds_the_banned_account() {
         assert!(v.verified > 0, "{x:?}");
     }
 }
+
+#[test]
+fn cost_and_report_read_a_tiny_suite_and_draw_every_figure() {
+    let Some(bin) = experiments_bin() else { return };
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut cmd = Command::new(&bin);
+    cmd.args(["run", "pds-members", "relay-rate", "jetstream-bytes", "--scale", "tiny", "--quiet", "--out"]).arg(out.path()).arg("--work").arg(work.path());
+    let status = cmd.stderr(Stdio::inherit()).stdout(Stdio::null()).status().unwrap();
+    assert!(status.success());
+
+    let cost = Command::new(&bin).args(["cost", "--json", "--members", "10,1000", "--results"]).arg(out.path()).output().unwrap();
+    assert!(cost.status.success(), "{}", String::from_utf8_lossy(&cost.stderr));
+    let table: Value = serde_json::from_slice(&cost.stdout).unwrap();
+    let rows = table["rows"].as_array().unwrap();
+    // 2 PDS sizes, 3 multiples × 2 consumer counts × 2 windows, 1 Jetstream consumer.
+    assert_eq!(rows.len(), 2 + 12 + 1, "{table:#}");
+    assert!(rows[0]["quotes"].as_array().unwrap().iter().any(|q| q["Ok"]["total_eur"].as_f64().is_some_and(|e| e > 0.0)), "{:#}", rows[0]);
+    // The tiny ladder measured at most 4 members: 1,000 is far beyond it, and says so.
+    assert!(rows[1]["extrapolated"]["factor"].as_f64().unwrap() > 100.0, "{:#}", rows[1]);
+    assert!(out.path().join("cost.md").is_file() && out.path().join("cost.json").is_file());
+
+    let report = Command::new(&bin).args(["report", "--results"]).arg(out.path()).output().unwrap();
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.contains("Validity") && text.contains("relay event log") && text.contains("Jetstream JSON per event"), "{text}");
+    for name in ["pds-cost", "relay-cost", "relay-per-event", "latency"] {
+        for ext in ["svg", "png"] {
+            let f = out.path().join("figures").join(format!("{name}.{ext}"));
+            assert!(std::fs::metadata(&f).is_ok_and(|m| m.len() > 1000), "{} missing or empty", f.display());
+        }
+    }
+}

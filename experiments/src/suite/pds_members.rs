@@ -81,9 +81,16 @@ pub struct ScaleSpec {
     pub estimate_s: Positive,
 }
 
+fn sonde() -> String {
+    "sonde".into()
+}
+
 /// The figures of one member count.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
+    /// Which PDS was measured: `sonde`, or `reference` for `@atproto/pds`.
+    #[serde(default = "sonde")]
+    pub target: String,
     pub members: usize,
     pub raw: Raw,
     pub derived: Derived,
@@ -305,6 +312,7 @@ async fn measure(w: &Workload, scale: &ScaleSpec, members: usize, model: &std::p
     };
     drop(plc);
     Ok(Step {
+        target: sonde(),
         members,
         raw: Raw {
             writes_planned: writes,

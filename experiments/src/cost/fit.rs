@@ -8,6 +8,9 @@
 
 use serde::Serialize;
 
+/// How far past the measured range a value may lie and still count as measured.
+pub const EDGE: f64 = 0.05;
+
 /// One measured point: the drivers' values and the resource's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
@@ -85,13 +88,15 @@ impl Fit {
         dot(&row, &self.coefficients)
     }
 
-    /// The worst extrapolation among the drivers at `x`, if any lies outside the range.
+    /// The worst extrapolation among the drivers at `x`, if any lies outside the range by
+    /// more than [`EDGE`] (a step offered at 2,000 events/s is measured at the 1,989 it
+    /// accepted; 2,000 is not an extrapolation of it).
     pub fn extrapolation(&self, x: &[f64]) -> Option<Extrapolation> {
         let mut worst: Option<Extrapolation> = None;
         for (v, (lo, hi)) in x.iter().zip(&self.range) {
-            let e = if *v > hi * 1.0001 {
+            let e = if *v > hi * (1.0 + EDGE) {
                 Extrapolation { factor: v / hi, beyond: true }
-            } else if *v < lo * 0.9999 && *v > 0.0 {
+            } else if *v < lo * (1.0 - EDGE) && *v > 0.0 {
                 Extrapolation { factor: lo / v, beyond: false }
             } else {
                 continue;
@@ -226,6 +231,8 @@ mod tests {
         assert!(e.beyond && (e.factor - 50.0).abs() < 1e-9);
         assert_eq!(e.to_string(), "×50 beyond measured");
         assert_eq!(fit.extrapolation(&[1000.0, 10.0]), None);
+        assert_eq!(fit.extrapolation(&[2040.0, 10.0]), None, "within 5% of the highest measured rate");
+        assert!(fit.extrapolation(&[2200.0, 10.0]).is_some());
     }
 
     #[test]

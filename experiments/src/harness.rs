@@ -59,6 +59,11 @@ impl Harness {
         Ok(services::pds(&self.bins, opts).await?)
     }
 
+    /// The reference TypeScript PDS, with the same options as [`pds`](Self::pds).
+    pub async fn reference_pds(&self, refpds: &services::ReferencePds, opts: &PdsOptions) -> Result<Service> {
+        Ok(services::reference_pds(refpds, opts).await?)
+    }
+
     /// Options for the relay named `name` on `plc_url`.
     pub fn relay_options(&self, name: &str, plc_url: &str) -> RelayOptions {
         RelayOptions::new(self.data_dir(name), plc_url, self.log(name))

@@ -9,6 +9,7 @@
 //!   (through the `testbed` crate), all stopped when the run ends however it ends;
 //! - [`collect`]: measuring a process from outside — CPU seconds and RSS from `/proc`, the
 //!   counters on its `/metrics`, bytes on disk;
+//! - [`proxy`]: a byte-counting forwarder for a service with no counters (the reference PDS);
 //! - [`results`]: one `results/<experiment>/<run-id>.json` per run, in the workspace's
 //!   result schema, marked failed when the run did not finish;
 //! - [`suite`]: the experiments themselves, one module each;
@@ -24,6 +25,7 @@ pub mod collect;
 pub mod cost;
 pub mod defs;
 pub mod harness;
+pub mod proxy;
 pub mod report;
 pub mod results;
 pub mod runner;

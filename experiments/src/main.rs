@@ -99,6 +99,11 @@ enum Command {
         /// Replay windows to size the relay's event log for, in hours.
         #[arg(long, value_delimiter = ',', default_value = "24,72")]
         windows: Vec<f64>,
+        /// Also write the Markdown table into this file, between its lines
+        /// `<!-- cost-table: … -->` and `<!-- /cost-table -->` (how the README's table is made
+        /// from the reference results).
+        #[arg(long, value_name = "FILE")]
+        readme: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -189,9 +194,12 @@ async fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::Cost { results, prices, network, members, multiples, consumers, windows, json } => {
+        Command::Cost { results, prices, network, members, multiples, consumers, windows, readme, json } => {
             let table = cost_table(&results, &prices, &network, Question { members, multiples, consumers, windows_h: windows })?;
             let (json_path, md_path) = table.write(&results)?;
+            if let Some(readme) = &readme {
+                table.splice_into(readme)?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&table)?);
             } else {

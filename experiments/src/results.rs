@@ -27,6 +27,16 @@ pub fn reference_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../results"))
 }
 
+/// `path` relative to the workspace root when it lies inside it (so that committed files name
+/// no machine's folders), else as given.
+pub fn in_workspace(path: &Path) -> PathBuf {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    match (root.canonicalize(), path.canonicalize()) {
+        (Ok(root), Ok(full)) => full.strip_prefix(&root).map(Path::to_path_buf).unwrap_or(full),
+        _ => path.to_path_buf(),
+    }
+}
+
 /// Where a user's runs go by default: `results/local/<run-id>/`.
 pub fn local_dir(run_id: &str) -> PathBuf {
     reference_dir().join("local").join(run_id)

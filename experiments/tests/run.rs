@@ -1,8 +1,11 @@
 //! `experiments run` as a user runs it: the binary, at the tiny scale, against the real
 //! `pds`, `plc` and `loadgen` binaries built beside it by `cargo test --workspace`.
 //!
-//! Outside CI the tests skip with a notice when those binaries are missing; under CI
-//! (`CI=true`) that is a failure.
+//! pds-members also measures the reference TypeScript PDS, which `scripts/refpds.sh` installs
+//! from npm (cached under `~/.cache/sonde-refpds`).
+//!
+//! Outside CI the tests skip with a notice when those binaries are missing or the reference
+//! PDS cannot be installed; under CI (`CI=true`) that is a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,6 +21,15 @@ fn experiments_bin() -> Option<PathBuf> {
     testbed::sibling_binary(env!("CARGO_BIN_EXE_experiments"), "pds")?;
     testbed::sibling_binary(env!("CARGO_BIN_EXE_experiments"), "loadgen")?;
     Some(PathBuf::from(env!("CARGO_BIN_EXE_experiments")))
+}
+
+/// Installs the reference PDS (idempotent, quick once done), or says why not: `false` means
+/// skip, outside CI only.
+fn reference_pds_installed() -> bool {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/refpds.sh");
+    let out = Command::new("bash").arg(&script).output().expect("run bash");
+    let why = String::from_utf8_lossy(&out.stderr);
+    atproto::fixtures::available(out.status.success(), &format!("the reference PDS (scripts/refpds.sh: {why})"))
 }
 
 fn run_command(bin: &Path, experiment: &str, out: &Path, work: &Path) -> Command {
@@ -66,8 +78,11 @@ fn wait_for_child(pid: u32, name: &str) -> Vec<(u32, String)> {
 }
 
 #[test]
-fn a_tiny_run_measures_every_member_count_and_cleans_up() {
+fn a_tiny_run_measures_every_member_count_of_both_pdses_and_cleans_up() {
     let Some(bin) = experiments_bin() else { return };
+    if !reference_pds_installed() {
+        return;
+    }
     let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let output = run_command(&bin, "pds-members", out.path(), work.path()).stderr(Stdio::inherit()).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
@@ -79,15 +94,20 @@ fn a_tiny_run_measures_every_member_count_and_cleans_up() {
     let run = r.experiment.as_ref().unwrap();
     assert_eq!(run.scale, "tiny");
     assert!(r.workload["workload"]["per_member_day"]["likes"].as_f64().unwrap() > 0.0, "the workload is recorded");
-    assert_eq!(r.figures.steps.iter().map(|s| s.members).collect::<Vec<_>>(), vec![2, 4]);
+    let measured: Vec<_> = r.figures.steps.iter().map(|s| (s.target.as_str(), s.members)).collect();
+    assert_eq!(measured, [("sonde", 2), ("sonde", 4), ("reference", 2), ("reference", 4)]);
     for s in &r.figures.steps {
         let (raw, d) = (&s.raw, &s.derived);
         assert_eq!(raw.writes_failed, 0, "{:?}", raw.errors);
         assert_eq!(raw.writes_ok, raw.writes_planned);
         assert!(raw.activity_usage.cpu_s > 0.0 && d.cpu_s_per_member_day > 0.0, "{raw:?}");
         assert!(raw.activity_usage.rss_peak_bytes > 1_000_000, "{raw:?}");
-        for part in ["repo_blocks", "record_index", "event_log", "accounts"] {
-            assert!(raw.disk_bytes[part] > 0, "{part} is empty: {:?}", raw.disk_bytes);
+        let parts: &[&str] = match s.target.as_str() {
+            "sonde" => &["repo_blocks", "record_index", "event_log", "accounts"],
+            _ => &["repos", "event_log", "accounts"],
+        };
+        for part in parts {
+            assert!(raw.disk_bytes[*part] > 0, "{} {part} is empty: {:?}", s.target, raw.disk_bytes);
         }
         assert_eq!(raw.disk_bytes.values().sum::<u64>(), raw.disk_total_bytes);
         // Every write reached the firehose consumer (plus the accounts' own events).
@@ -211,6 +231,9 @@ fn a_tiny_hose_comparison_finds_the_banned_account() {
 #[test]
 fn cost_and_report_read_a_tiny_suite_and_draw_every_figure() {
     let Some(bin) = experiments_bin() else { return };
+    if !reference_pds_installed() {
+        return;
+    }
     let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut cmd = Command::new(&bin);
     cmd.args(["run", "pds-members", "relay-rate", "jetstream-bytes", "--scale", "tiny", "--quiet", "--out"]).arg(out.path()).arg("--work").arg(work.path());
@@ -221,8 +244,11 @@ fn cost_and_report_read_a_tiny_suite_and_draw_every_figure() {
     assert!(cost.status.success(), "{}", String::from_utf8_lossy(&cost.stderr));
     let table: Value = serde_json::from_slice(&cost.stdout).unwrap();
     let rows = table["rows"].as_array().unwrap();
-    // 2 PDS sizes, 3 multiples × 2 consumer counts × 2 windows, 1 Jetstream consumer.
-    assert_eq!(rows.len(), 2 + 12 + 1, "{table:#}");
+    // 2 PDS sizes for each of 2 PDSes, 3 multiples × 2 consumer counts × 2 windows, 1 Jetstream
+    // consumer.
+    assert_eq!(rows.len(), 2 * 2 + 12 + 1, "{table:#}");
+    let components: Vec<&str> = rows.iter().take(4).map(|r| r["component"].as_str().unwrap()).collect();
+    assert_eq!(components, ["PDS (reference)", "PDS (reference)", "PDS (sonde)", "PDS (sonde)"]);
     assert!(rows[0]["quotes"].as_array().unwrap().iter().any(|q| q["Ok"]["total_eur"].as_f64().is_some_and(|e| e > 0.0)), "{:#}", rows[0]);
     // The tiny ladder measured at most 4 members: 1,000 is far beyond it, and says so.
     assert!(rows[1]["extrapolated"]["factor"].as_f64().unwrap() > 100.0, "{:#}", rows[1]);

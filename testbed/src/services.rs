@@ -105,3 +105,75 @@ pub async fn relay(bins: &Binaries, opts: &RelayOptions) -> Result<Service, Test
     }
     Service::wait_ready(Process::spawn("relay", cmd, &opts.log)?, port, "/_health", START_TIMEOUT).await
 }
+
+/// The reference TypeScript PDS (`@atproto/pds` from npm) as `scripts/refpds.sh` installed it:
+/// the Node it runs on, its packages, and the launcher `testbed/refpds/run.mjs`.
+#[derive(Debug, Clone)]
+pub struct ReferencePds {
+    pub node: PathBuf,
+    pub node_path: String,
+    pub main: PathBuf,
+}
+
+impl ReferencePds {
+    /// The install folder: `$SONDE_REFPDS_DIR`, or `~/.cache/sonde-refpds`.
+    pub fn dir() -> PathBuf {
+        match std::env::var_os("SONDE_REFPDS_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/sonde-refpds"),
+        }
+    }
+
+    /// Reads the `env` file that `scripts/refpds.sh` writes into [`dir`](Self::dir).
+    pub fn installed() -> Result<ReferencePds, TestbedError> {
+        let file = Self::dir().join("env");
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| TestbedError::Setup(format!("the reference PDS is not installed ({}: {e}); run scripts/refpds.sh", file.display())))?;
+        let get = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+                .map(str::to_owned)
+                .ok_or_else(|| TestbedError::Setup(format!("{}: no {key}= line; rerun scripts/refpds.sh", file.display())))
+        };
+        let refpds = ReferencePds { node: get("NODE")?.into(), node_path: get("NODE_PATH")?, main: get("REFPDS_MAIN")?.into() };
+        for path in [&refpds.node, &refpds.main] {
+            if !path.exists() {
+                return Err(TestbedError::Setup(format!("{} (named in {}) is missing; rerun scripts/refpds.sh", path.display(), file.display())));
+            }
+        }
+        Ok(refpds)
+    }
+}
+
+/// The reference PDS on the same footing as [`pds`]: development mode, open sign-up under
+/// `.test`, no invite codes, the testbed's PLC directory and rotation key, blobs on disk in
+/// `data/blobs`, logs at `warn`. Its hostname is `localhost` (the one name it serves over plain
+/// HTTP), so its DID documents name `http://localhost:<port>`. `opts.env` adds `PDS_*` settings.
+pub async fn reference_pds(refpds: &ReferencePds, opts: &PdsOptions) -> Result<Service, TestbedError> {
+    let port = opts.port.unwrap_or_else(free_port);
+    let mut cmd = Command::new(&refpds.node);
+    cmd.arg(&refpds.main).env_clear().envs([
+        ("NODE_PATH", refpds.node_path.clone()),
+        ("PDS_BIND", "127.0.0.1".into()),
+        ("PDS_PORT", port.to_string()),
+        ("PDS_HOSTNAME", "localhost".into()),
+        ("PDS_DATA_DIRECTORY", opts.data.display().to_string()),
+        ("PDS_BLOBSTORE_DISK_LOCATION", opts.data.join("blobs").display().to_string()),
+        ("PDS_JWT_SECRET", "testbed-jwt".into()),
+        ("PDS_ADMIN_PASSWORD", "testbed-admin".into()),
+        ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", ROTATION_KEY_HEX.into()),
+        // Its DID resolver refuses URLs whose host is an IP address, even in development mode.
+        ("PDS_DID_PLC_URL", opts.plc_url.replace("//127.0.0.1:", "//localhost:")),
+        ("PDS_SERVICE_HANDLE_DOMAINS", ".test".into()),
+        ("PDS_INVITE_REQUIRED", "false".into()),
+        ("PDS_DEV_MODE", "true".into()),
+        ("LOG_ENABLED", "true".into()),
+        ("LOG_LEVEL", "warn".into()),
+    ]);
+    std::fs::create_dir_all(&opts.data).map_err(|source| TestbedError::Io { what: format!("creating {}", opts.data.display()), source })?;
+    if let Some(crawlers) = &opts.crawlers {
+        cmd.env("PDS_CRAWLERS", crawlers);
+    }
+    cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
+    Service::wait_ready(Process::spawn("reference-pds", cmd, &opts.log)?, port, "/xrpc/_health", START_TIMEOUT).await
+}

@@ -1,5 +1,5 @@
 //! The report's figures, drawn with plotters as SVG and PNG into `<results>/figures/`:
-//! - `pds-cost`: PDS €/month vs members, per provider;
+//! - `pds-cost`: PDS €/month vs members, per provider, one panel per PDS measured;
 //! - `relay-cost`: relay €/month vs multiple of today's network, per provider;
 //! - `relay-per-event`: relay CPU seconds per 1,000 events and log bytes per event vs rate;
 //! - `latency`: relay delivery lag vs rate, and PDS write latency vs members.
@@ -56,8 +56,9 @@ pub fn draw(measured: &Measured, prices: &Prices, network: &Network, dir: &Path)
     };
     let table = compute(measured, prices, network, &dense, &Assumptions::default(), &[])?;
     let mut figures: Vec<(&str, Vec<Chart>)> = Vec::new();
-    if let Some(c) = pds_cost(&table, measured) {
-        figures.push(("pds-cost", vec![c]));
+    let pds = pds_cost(&table, measured);
+    if !pds.is_empty() {
+        figures.push(("pds-cost", pds));
     }
     if let Some(c) = relay_cost(&table, measured, network) {
         figures.push(("relay-cost", vec![c]));
@@ -104,19 +105,33 @@ fn per_provider(table: &Table, component: &str, x: impl Fn(&crate::cost::table::
         .collect()
 }
 
-fn pds_cost(table: &Table, m: &Measured) -> Option<Chart> {
-    let runs = m.pds.as_ref()?;
-    let component = table.rows.iter().map(|r| r.sized.component.clone()).find(|c| c.starts_with("PDS"))?;
-    let members: Vec<f64> = runs.steps.iter().map(|s| s.members as f64).collect();
-    Some(Chart {
-        title: format!("{component}: €/month by members"),
-        x_label: "members".into(),
-        y_label: "€/month".into(),
-        log_x: true,
-        log_y: true,
-        series: per_provider(table, &component, |r| r.sized.drivers["members"]),
-        measured: Some((fold_min(&members), fold_max(&members))),
-    })
+/// The PDSes measured (`reference`, `sonde`), in order.
+fn pds_targets(m: &Measured) -> Vec<String> {
+    let mut targets: Vec<String> = m.pds.iter().flat_map(|r| r.steps.iter().map(|s| s.target.clone())).collect();
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
+fn pds_cost(table: &Table, m: &Measured) -> Vec<Chart> {
+    let Some(runs) = m.pds.as_ref() else { return vec![] };
+    pds_targets(m)
+        .into_iter()
+        .map(|target| {
+            let component = format!("PDS ({target})");
+            let members: Vec<f64> = runs.steps.iter().filter(|s| s.target == target).map(|s| s.members as f64).collect();
+            Chart {
+                title: format!("{component}: €/month by members"),
+                x_label: "members".into(),
+                y_label: "€/month".into(),
+                log_x: true,
+                log_y: true,
+                series: per_provider(table, &component, |r| r.sized.drivers["members"]),
+                measured: Some((fold_min(&members), fold_max(&members))),
+            }
+        })
+        .filter(|c| !c.series.is_empty())
+        .collect()
 }
 
 fn relay_cost(table: &Table, m: &Measured, network: &Network) -> Option<Chart> {
@@ -170,17 +185,18 @@ fn latency(m: &Measured) -> Vec<Chart> {
         });
     }
     if let Some(runs) = &m.pds {
-        let pick = |name: &str, f: fn(&crate::suite::pds_members::Step) -> f64| Series {
-            name: name.into(),
-            points: sorted(runs.steps.iter().map(|s| (s.members as f64, f(s).max(0.01))).collect()),
+        let pick = |target: &str, name: &str, f: fn(&crate::suite::pds_members::Step) -> f64| Series {
+            name: format!("{target} {name}"),
+            points: sorted(runs.steps.iter().filter(|s| s.target == target).map(|s| (s.members as f64, f(s).max(0.01))).collect()),
         };
+        let series = pds_targets(m).iter().flat_map(|t| [pick(t, "p50", |s| s.derived.write_p50_ms), pick(t, "p99", |s| s.derived.write_p99_ms)]).collect();
         out.push(Chart {
             title: "PDS write latency by members".into(),
             x_label: "members".into(),
             y_label: "createRecord, ms".into(),
             log_x: true,
             log_y: true,
-            series: vec![pick("p50", |s| s.derived.write_p50_ms), pick("p99", |s| s.derived.write_p99_ms)],
+            series,
             measured: None,
         });
     }

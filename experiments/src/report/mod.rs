@@ -67,12 +67,13 @@ impl Report {
         let comparison = reference.map(|r| {
             let mine = headlines(here);
             let theirs = headlines(r);
-            let mut names: Vec<&String> = mine.iter().chain(theirs.iter()).map(|(n, _)| n).collect();
-            names.dedup();
+            // Every metric either side has, in first-seen order.
             let mut seen = std::collections::BTreeSet::new();
-            let rows = names
-                .into_iter()
-                .filter(|n| seen.insert((*n).clone()))
+            let rows = mine
+                .iter()
+                .chain(theirs.iter())
+                .map(|(n, _)| n)
+                .filter(|n| seen.insert(*n))
                 .map(|n| {
                     let a = mine.iter().find(|(m, _)| m == n).map(|(_, v)| *v);
                     let b = theirs.iter().find(|(m, _)| m == n).map(|(_, v)| *v);

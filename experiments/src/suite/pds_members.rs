@@ -8,20 +8,30 @@
 //! sizes) comes from the definition, where each figure names its source.
 //!
 //! Measured per member count: the PDS's CPU seconds during the activity (account creation
-//! excluded) and so per member-day; its RSS (peak and mean); bytes on disk after a restart
-//! (the write-ahead log replayed and flushed), split into repo blocks, record index, event
-//! log, account data and blobs; bytes in and out on its sockets; write latency p50/p99 and
-//! errors by reason from loadgen.
+//! excluded) and so per member-day; its RSS (peak and mean); bytes on disk after it stopped,
+//! split by part; bytes in and out on its sockets; write latency p50/p99 and errors by reason
+//! from loadgen.
+//!
+//! Each scale names its targets: `sonde`, this project's PDS, and `reference`, the TypeScript
+//! PDS (`@atproto/pds` from npm, installed by `scripts/refpds.sh`), run on the same PLC
+//! directory, workload and seed. Their figures come from outside where the two differ inside:
+//! Sonde's PDS counts its socket bytes and store sizes on `/metrics`, and is reopened before
+//! its disk is measured (the write-ahead log replayed into table files); the reference PDS has
+//! no such counters, so a [`CountingProxy`] in front of it counts its bytes, and its disk is
+//! split by its files (one SQLite database per member, holding repo blocks and records
+//! together; the sequencer; the account database).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
+use testbed::services::ReferencePds;
 use testbed::{free_port, Service};
 
 use super::Context;
 use crate::collect::{dir_bytes, Metrics, Sampler, Usage};
+use crate::proxy::CountingProxy;
 use crate::defs::{Fraction, NonEmpty, NonNegative, Positive, Spec};
 
 pub const KIND: &str = "pds-members";
@@ -69,10 +79,47 @@ pub struct Workload {
     pub max_in_flight: usize,
 }
 
+/// A PDS the experiment can measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// This project's PDS.
+    Sonde,
+    /// `@atproto/pds` from npm, the reference implementation.
+    Reference,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Sonde => "sonde",
+            Target::Reference => "reference",
+        }
+    }
+}
+
+fn only_sonde() -> NonEmpty<Target> {
+    NonEmpty(vec![Target::Sonde])
+}
+
+impl ScaleSpec {
+    /// The member counts measured on `target`.
+    pub fn members(&self, target: Target) -> &[usize] {
+        &self.members_of.get(&target).unwrap_or(&self.members).0
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleSpec {
+    /// The PDSes measured, each at every member count (default: Sonde's only).
+    #[serde(default = "only_sonde")]
+    pub targets: NonEmpty<Target>,
     pub members: NonEmpty<usize>,
+    /// Other member counts for a target (the reference PDS writes far slower than ours, so it
+    /// is measured over a shorter ladder); `members` for the others.
+    #[serde(default)]
+    pub members_of: BTreeMap<Target, NonEmpty<usize>>,
     /// Simulated days of activity.
     pub days: Positive,
     /// Wall-clock seconds each simulated day is compressed into.
@@ -178,7 +225,7 @@ struct ConsumeFigures {
 }
 
 /// The disk parts of Sonde's PDS: column families of its RocksDB database.
-const PARTS: &[(&str, &[&str])] = &[
+const SONDE_PARTS: &[(&str, &[&str])] = &[
     ("repo_blocks", &["blocks"]),
     ("record_index", &["records", "repos"]),
     ("event_log", &["events"]),
@@ -204,12 +251,19 @@ pub async fn run(spec: &Spec<Workload, ScaleSpec>, ctx: &Context) -> Result<()> 
     }
     let model = ctx.harness.work().join("traffic-model.toml");
     std::fs::write(&model, traffic_model(w)).with_context(|| format!("writing {}", model.display()))?;
-    let bar = ctx.bar(scale.members.0.len() as u64, &spec.name);
-    for &members in &scale.members.0 {
-        bar.set_message(format!("{members} members"));
-        let step = measure(w, scale, members, &model, ctx).await.with_context(|| format!("{} with {members} members", spec.name))?;
-        ctx.push_step(&step);
-        bar.inc(1);
+    // Fail before measuring anything when a target cannot be started.
+    let reference = match scale.targets.0.contains(&Target::Reference) {
+        true => Some(ReferencePds::installed()?),
+        false => None,
+    };
+    let bar = ctx.bar(scale.targets.0.iter().map(|&t| scale.members(t).len() as u64).sum(), &spec.name);
+    for &target in &scale.targets.0 {
+        for &members in scale.members(target) {
+            bar.set_message(format!("{}, {members} members", target.name()));
+            let step = measure(w, scale, members, target, reference.as_ref(), &model, ctx).await.with_context(|| format!("{} with {members} members on {}", spec.name, target.name()))?;
+            ctx.push_step(&step);
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
     Ok(())
@@ -220,12 +274,30 @@ async fn stop(pds: &mut Service) {
     pds.stop(Duration::from_secs(10)).await;
 }
 
-async fn measure(w: &Workload, scale: &ScaleSpec, members: usize, model: &std::path::Path, ctx: &Context) -> Result<Step> {
+async fn measure(
+    w: &Workload,
+    scale: &ScaleSpec,
+    members: usize,
+    target: Target,
+    reference: Option<&ReferencePds>,
+    model: &std::path::Path,
+    ctx: &Context,
+) -> Result<Step> {
     let h = &ctx.harness;
-    let plc = h.plc(&format!("plc-{members}")).await?;
-    let mut opts = h.pds_options(&format!("pds-{members}"), &plc.url());
+    let name = target.name();
+    let plc = h.plc(&format!("plc-{name}-{members}")).await?;
+    let mut opts = h.pds_options(&format!("pds-{name}-{members}"), &plc.url());
     opts.port = Some(free_port());
-    let mut pds = h.pds(&opts).await?;
+    let (mut pds, proxy) = match target {
+        Target::Sonde => (h.pds(&opts).await?, None),
+        Target::Reference => {
+            let pds = h.reference_pds(reference.context("the reference PDS is not installed")?, &opts).await?;
+            // Its clients go through the proxy that counts its bytes.
+            let proxy = CountingProxy::start(pds.port).await?;
+            (pds, Some(proxy))
+        }
+    };
+    let url = proxy.as_ref().map_or_else(|| pds.url(), |p| p.url());
     let sampler = Sampler::start(pds.process.pid());
 
     let member_days = members as f64 * scale.days.0;
@@ -235,12 +307,12 @@ async fn measure(w: &Workload, scale: &ScaleSpec, members: usize, model: &std::p
     let rate = writes as f64 / activity_s;
 
     let consumer = h.loadgen(
-        &format!("firehose-{members}"),
-        &["consume".into(), pds.url(), "--connections".into(), w.relays.max(1).to_string(), "--duration".into(), "24h".into(), "--idle".into(), "5s".into()],
+        &format!("firehose-{name}-{members}"),
+        &["consume".into(), url.clone(), "--connections".into(), w.relays.max(1).to_string(), "--duration".into(), "24h".into(), "--idle".into(), "5s".into()],
     )?;
     let args: Vec<String> = vec![
         "drive".into(),
-        pds.url(),
+        url.clone(),
         "--accounts".into(),
         members.to_string(),
         "--rate".into(),
@@ -263,7 +335,7 @@ async fn measure(w: &Workload, scale: &ScaleSpec, members: usize, model: &std::p
         ctx.seed.to_string(),
     ];
     let started = sampler.mark();
-    let drive = h.loadgen(&format!("drive-{members}"), &args)?;
+    let drive = h.loadgen(&format!("drive-{name}-{members}"), &args)?;
     // Generous: account creation plus three times the planned activity.
     let timeout = Duration::from_secs_f64(120.0 + members as f64 * 0.2 + activity_s * 3.0);
     let drive_figures: DriveFigures = drive.finish_watching(timeout, &mut pds, "while loadgen drove it").await?;
@@ -275,24 +347,21 @@ async fn measure(w: &Workload, scale: &ScaleSpec, members: usize, model: &std::p
     let setup_usage = sampler.usage(started, activity_from);
     let activity_usage = sampler.usage(activity_from, ended);
     let consumed: ConsumeFigures = consumer.finish(Duration::from_secs(60)).await.context("the firehose consumer")?;
-    let net = Metrics::scrape(&pds.url()).await?;
-    let network_in_bytes = net.sum("pds_network_bytes_total", &[("direction", "in")]);
-    let network_out_bytes = net.sum("pds_network_bytes_total", &[("direction", "out")]);
     drop(sampler);
-    stop(&mut pds).await;
-
-    // Reopen: the write-ahead log is replayed into table files, whose sizes are then exact.
-    let mut pds = h.pds(&opts).await?;
-    let store = Metrics::scrape(&pds.url()).await?;
-    stop(&mut pds).await;
-    let mut disk_bytes = BTreeMap::new();
-    for (part, cfs) in PARTS {
-        let bytes: f64 = cfs.iter().map(|cf| store.sum("pds_store_bytes", &[("cf", cf), ("kind", "sst")])).sum();
-        disk_bytes.insert(part.to_string(), bytes as u64);
-    }
-    let blobs = dir_bytes(&opts.data.join("blobs"));
-    disk_bytes.insert("blobs".into(), blobs);
+    let (network_in_bytes, network_out_bytes, disk_bytes) = match &proxy {
+        None => {
+            let net = Metrics::scrape(&pds.url()).await?;
+            stop(&mut pds).await;
+            let disk = sonde_disk(h, &opts).await?;
+            (net.sum("pds_network_bytes_total", &[("direction", "in")]), net.sum("pds_network_bytes_total", &[("direction", "out")]), disk)
+        }
+        Some(proxy) => {
+            stop(&mut pds).await;
+            (proxy.bytes_in() as f64, proxy.bytes_out() as f64, reference_disk(&opts.data))
+        }
+    };
     let disk_total_bytes = dir_bytes(&opts.data);
+    let mut disk_bytes = disk_bytes;
     let accounted: u64 = disk_bytes.values().sum();
     disk_bytes.insert("other".into(), disk_total_bytes.saturating_sub(accounted));
 
@@ -312,7 +381,7 @@ async fn measure(w: &Workload, scale: &ScaleSpec, members: usize, model: &std::p
     };
     drop(plc);
     Ok(Step {
-        target: sonde(),
+        target: name.into(),
         members,
         raw: Raw {
             writes_planned: writes,
@@ -333,6 +402,36 @@ async fn measure(w: &Workload, scale: &ScaleSpec, members: usize, model: &std::p
         },
         derived,
     })
+}
+
+/// Sonde's disk by part, from its own store sizes: it is reopened first, so that the write-ahead
+/// log is replayed into table files whose sizes are then exact.
+async fn sonde_disk(h: &crate::harness::Harness, opts: &testbed::services::PdsOptions) -> Result<BTreeMap<String, u64>> {
+    let mut pds = h.pds(opts).await?;
+    let store = Metrics::scrape(&pds.url()).await?;
+    stop(&mut pds).await;
+    let mut parts = BTreeMap::new();
+    for (part, cfs) in SONDE_PARTS {
+        let bytes: f64 = cfs.iter().map(|cf| store.sum("pds_store_bytes", &[("cf", cf), ("kind", "sst")])).sum();
+        parts.insert(part.to_string(), bytes as u64);
+    }
+    parts.insert("blobs".into(), dir_bytes(&opts.data.join("blobs")));
+    Ok(parts)
+}
+
+/// The reference PDS's disk by part, from its files (SQLite, each with its `-wal` and `-shm`):
+/// `actors/` holds one database per member with its repo blocks and records together.
+fn reference_disk(data: &std::path::Path) -> BTreeMap<String, u64> {
+    let files = |prefixes: &[&str]| -> u64 {
+        let Ok(dir) = std::fs::read_dir(data) else { return 0 };
+        dir.flatten().filter(|e| prefixes.iter().any(|p| e.file_name().to_string_lossy().starts_with(p))).map(|e| dir_bytes(&e.path())).sum()
+    };
+    BTreeMap::from([
+        ("repos".to_string(), dir_bytes(&data.join("actors"))),
+        ("event_log".to_string(), files(&["sequencer.sqlite"])),
+        ("accounts".to_string(), files(&["account.sqlite", "did_cache.sqlite"])),
+        ("blobs".to_string(), dir_bytes(&data.join("blobs"))),
+    ])
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ def main():
     for path in args.notebooks:
         nb = nbformat.read(path, as_version=4)
         started = time.monotonic()
+        # The kernel listens on loopback TCP ports (ipykernel warns that they are unencrypted).
         client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}})
         try:
             client.execute()

@@ -187,7 +187,7 @@ fn sections(m: &Measured) -> Vec<Section> {
                         format!("{:.0}", s.rate),
                         s.consumers.to_string(),
                         format!("{:.0}", s.derived.accepted_per_s),
-                        format!("{:.0}", s.raw.dropped.values().sum::<f64>()),
+                        format!("{:.0}", s.raw.dropped.values().fold(0.0, |a, b| a + b)),
                         format!("{:.3}", s.derived.cpu_s_per_1000_events),
                         mb(s.raw.usage.rss_peak_bytes as f64),
                         format!("{:.0}", s.derived.log_bytes_per_event),

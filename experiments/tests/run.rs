@@ -96,6 +96,8 @@ fn a_tiny_run_measures_every_member_count_of_both_pdses_and_cleans_up() {
     assert!(r.workload["workload"]["per_member_day"]["likes"].as_f64().unwrap() > 0.0, "the workload is recorded");
     let measured: Vec<_> = r.figures.steps.iter().map(|s| (s.target.as_str(), s.members)).collect();
     assert_eq!(measured, [("sonde", 2), ("sonde", 4), ("reference", 2), ("reference", 4)]);
+    let reference = &r.versions.components["reference-pds"];
+    assert!(reference.starts_with("@atproto/pds@") && reference.contains(" node-v"), "{reference}");
     for s in &r.figures.steps {
         let (raw, d) = (&s.raw, &s.derived);
         assert_eq!(raw.writes_failed, 0, "{:?}", raw.errors);

@@ -113,6 +113,8 @@ pub struct ReferencePds {
     pub node: PathBuf,
     pub node_path: String,
     pub main: PathBuf,
+    /// What is installed, as `@atproto/pds@<version> node-<version>`.
+    pub version: String,
 }
 
 impl ReferencePds {
@@ -135,7 +137,7 @@ impl ReferencePds {
                 .map(str::to_owned)
                 .ok_or_else(|| TestbedError::Setup(format!("{}: no {key}= line; rerun scripts/refpds.sh", file.display())))
         };
-        let refpds = ReferencePds { node: get("NODE")?.into(), node_path: get("NODE_PATH")?, main: get("REFPDS_MAIN")?.into() };
+        let refpds = ReferencePds { node: get("NODE")?.into(), node_path: get("NODE_PATH")?, main: get("REFPDS_MAIN")?.into(), version: get("REFPDS_VERSION")? };
         for path in [&refpds.node, &refpds.main] {
             if !path.exists() {
                 return Err(TestbedError::Setup(format!("{} (named in {}) is missing; rerun scripts/refpds.sh", path.display(), file.display())));

@@ -34,6 +34,10 @@ pub struct Workload {
 pub struct ScaleSpec {
     pub rate: Positive,
     pub seconds: Positive,
+    /// Fewer accounts than the workload's, so that a short run still gives the banned account
+    /// many events after its ban.
+    #[serde(default)]
+    pub accounts: Option<usize>,
     pub estimate_s: Positive,
 }
 
@@ -148,7 +152,7 @@ pub async fn run(spec: &Spec<Workload, ScaleSpec>, ctx: &Context) -> Result<()> 
     let plc_url = plc.url();
     let spec = World {
         hosts: w.hosts,
-        accounts: w.accounts,
+        accounts: scale.accounts.unwrap_or(w.accounts),
         initial_records: w.initial_records,
         rate: scale.rate.0,
         seconds: scale.seconds.0,

@@ -24,6 +24,8 @@ pub struct Partial {
     pub workload: serde_json::Value,
     pub steps: Vec<serde_json::Value>,
     pub derived: serde_json::Value,
+    /// Components that are not Sonde's, and their versions (the result's `versions.components`).
+    pub components: std::collections::BTreeMap<String, String>,
 }
 
 pub struct Context {
@@ -42,6 +44,11 @@ impl Context {
 
     pub fn set_workload(&self, workload: &impl serde::Serialize) {
         self.partial.lock().expect("partial").workload = serde_json::to_value(workload).expect("workloads serialize");
+    }
+
+    /// Records a component that is not Sonde's (the reference PDS) and its version.
+    pub fn add_component(&self, name: &str, version: &str) {
+        self.partial.lock().expect("partial").components.insert(name.into(), version.into());
     }
 
     pub fn set_derived(&self, derived: &impl serde::Serialize) {

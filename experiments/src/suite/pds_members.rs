@@ -252,10 +252,10 @@ pub async fn run(spec: &Spec<Workload, ScaleSpec>, ctx: &Context) -> Result<()> 
     let model = ctx.harness.work().join("traffic-model.toml");
     std::fs::write(&model, traffic_model(w)).with_context(|| format!("writing {}", model.display()))?;
     // Fail before measuring anything when a target cannot be started.
-    let reference = match scale.targets.0.contains(&Target::Reference) {
-        true => Some(ReferencePds::installed()?),
-        false => None,
-    };
+    let reference = scale.targets.0.contains(&Target::Reference).then(ReferencePds::installed).transpose()?;
+    if let Some(refpds) = &reference {
+        ctx.add_component("reference-pds", &refpds.version);
+    }
     let bar = ctx.bar(scale.targets.0.iter().map(|&t| scale.members(t).len() as u64).sum(), &spec.name);
     for &target in &scale.targets.0 {
         for &members in scale.members(target) {
@@ -360,8 +360,7 @@ async fn measure(
             (proxy.bytes_in() as f64, proxy.bytes_out() as f64, reference_disk(&opts.data))
         }
     };
-    let disk_total_bytes = dir_bytes(&opts.data);
-    let mut disk_bytes = disk_bytes;
+    let (mut disk_bytes, disk_total_bytes) = (disk_bytes, dir_bytes(&opts.data));
     let accounted: u64 = disk_bytes.values().sum();
     disk_bytes.insert("other".into(), disk_total_bytes.saturating_sub(accounted));
 

@@ -14,29 +14,30 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # System packages: clang and libclang-dev (bindgen, for the RocksDB build), a C++ compiler
-# (RocksDB itself), zstd, and the DejaVu font the experiments' figures are drawn with.
+# (RocksDB itself), make (node-gyp builds the reference PDS's SQLite binding with it), zstd, and
+# the DejaVu font the experiments' figures are drawn with.
 sonde_have_libclang() {
     ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 \
         || dpkg -s libclang-dev >/dev/null 2>&1
 }
 if ! command -v clang >/dev/null 2>&1 || ! sonde_have_libclang || ! command -v c++ >/dev/null 2>&1 \
-    || ! command -v zstd >/dev/null 2>&1 || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+    || ! command -v zstd >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
     sudo_cmd=()
     if [ "$(id -u)" -ne 0 ]; then
         if command -v sudo >/dev/null 2>&1; then
             sudo_cmd=(sudo)
         else
-            echo "sonde: need clang, libclang-dev, g++, zstd and fonts-dejavu-core but am not root and sudo is missing; install them and retry" >&2
+            echo "sonde: need clang, libclang-dev, g++, make, zstd and fonts-dejavu-core but am not root and sudo is missing; install them and retry" >&2
             exit 1
         fi
     fi
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "sonde: need clang, libclang-dev, g++, zstd and fonts-dejavu-core, and apt-get is missing; install them and retry" >&2
+        echo "sonde: need clang, libclang-dev, g++, make, zstd and fonts-dejavu-core, and apt-get is missing; install them and retry" >&2
         exit 1
     fi
-    echo "sonde: installing clang, libclang-dev, g++, zstd, fonts-dejavu-core with apt-get" >&2
+    echo "sonde: installing clang, libclang-dev, g++, make, zstd, fonts-dejavu-core with apt-get" >&2
     ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-dev g++ zstd fonts-dejavu-core >/dev/null
+    ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-dev g++ make zstd fonts-dejavu-core >/dev/null
 fi
 
 # One build directory per machine, reused between runs (a clean one works too).

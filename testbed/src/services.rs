@@ -106,6 +106,46 @@ pub async fn relay(bins: &Binaries, opts: &RelayOptions) -> Result<Service, Test
     Service::wait_ready(Process::spawn("relay", cmd, &opts.log)?, port, "/_health", START_TIMEOUT).await
 }
 
+/// How to run the indexer.
+#[derive(Debug, Clone)]
+pub struct IndexerOptions {
+    pub data: PathBuf,
+    pub plc_url: String,
+    pub log: PathBuf,
+    pub port: Option<u16>,
+    /// `--firehose` sources.
+    pub firehoses: Vec<String>,
+    /// Extra command-line arguments.
+    pub args: Vec<String>,
+}
+
+impl IndexerOptions {
+    pub fn new(data: impl Into<PathBuf>, plc_url: impl Into<String>, log: impl Into<PathBuf>) -> Self {
+        IndexerOptions { data: data.into(), plc_url: plc_url.into(), log: log.into(), port: None, firehoses: Vec::new(), args: Vec::new() }
+    }
+}
+
+/// The indexer on loopback with the testbed's PLC directory, `--insecure-loopback` (its
+/// identity lookups reach the testbed's services), and the DID `did:web:127.0.0.1%3A<port>`
+/// that service-auth tokens name.
+pub async fn indexer(bins: &Binaries, opts: &IndexerOptions) -> Result<Service, TestbedError> {
+    let port = opts.port.unwrap_or_else(free_port);
+    let mut cmd = Command::new(bins.get("indexer")?);
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--plc-url", &opts.plc_url, "--insecure-loopback", "--data"])
+        .arg(&opts.data)
+        .env("RUST_LOG", "warn");
+    for f in &opts.firehoses {
+        cmd.args(["--firehose", f]);
+    }
+    cmd.args(&opts.args);
+    Service::wait_ready(Process::spawn("indexer", cmd, &opts.log)?, port, "/_health", START_TIMEOUT).await
+}
+
+/// The DID the indexer at `url` (`http://127.0.0.1:<port>`) answers to.
+pub fn indexer_did(url: &str) -> String {
+    format!("did:web:{}", url.trim_start_matches("http://").replace(':', "%3A"))
+}
+
 /// The launcher that starts the reference PDS from its `PDS_*` variables. It is compiled into
 /// the binary and handed to `node --eval`, so a run never depends on where the source tree that
 /// installed the package lives (the install cache outlives any one checkout).

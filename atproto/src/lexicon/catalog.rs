@@ -191,6 +191,18 @@ impl Lexicons {
         }
     }
 
+    /// Validates a JSON response body against the output schema of the query or procedure
+    /// `nsid` (errors carry paths from `Output`). A method with no JSON output schema is
+    /// [`LexiconError::UnknownSchema`], so a test cannot pass by validating nothing.
+    pub fn validate_output(&self, nsid: &str, body: &Value) -> Result<(), LexiconError> {
+        let schema = match self.docs.get(nsid).and_then(LexiconDoc::main) {
+            Some(Def::Query(x) | Def::Procedure(x)) => x.output.as_ref().and_then(|b| b.schema.as_ref()),
+            _ => None,
+        };
+        let schema = schema.ok_or_else(|| LexiconError::UnknownSchema(format!("{nsid} (output)")))?;
+        validate::data(self, "Output", schema, body).map_err(LexiconError::InvalidRecord)
+    }
+
     /// Whether `rkey` is a valid key for a record of `collection` (by the record type's
     /// `key`: `tid`, `nsid`, `literal:…` or `any`): [`LexiconError::InvalidRecordKey`] if
     /// not, [`LexiconError::UnknownSchema`] when the collection has no schema (then only the

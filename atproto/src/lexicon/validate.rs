@@ -47,6 +47,12 @@ pub(crate) fn record(lex: &Lexicons, collection: &str, def: &RecordDef, value: &
     w.object(&def.record, map, 0)
 }
 
+/// Validates any data against a field schema (a query's output body, say); errors carry paths
+/// from `root`.
+pub(crate) fn data(lex: &Lexicons, root: &str, schema: &Field, value: &Value) -> Result<(), ValidationError> {
+    Walker { lex, path: root.to_owned() }.field(schema, value, 0)
+}
+
 struct Walker<'a> {
     lex: &'a Lexicons,
     /// Where the value being checked is.

@@ -57,7 +57,11 @@ impl GuardedFetch {
             .ok_or_else(|| ResolveError::BadUrl(format!("{url}: no host")))?
             .to_ascii_lowercase();
         let mut host_header = None;
-        if let Some(addr) = self.overrides.get(&host).copied() {
+        // A key starting with '.' matches every name under it (`.test` → `alice.test`).
+        let overridden = self.overrides.get(&host).copied().or_else(|| {
+            self.overrides.iter().find(|(k, _)| k.starts_with('.') && host.ends_with(k.as_str())).map(|(_, a)| *a)
+        });
+        if let Some(addr) = overridden {
             // Testbed DNS: dial `addr`, present the original host (plain http to loopback).
             self.check_ip(&host, addr.ip())?;
             host_header = Some(match target.port() {

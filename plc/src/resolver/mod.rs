@@ -70,7 +70,8 @@ pub struct ResolverConfig {
     /// Testbed switch: allow private/loopback addresses and plain http to loopback hosts.
     pub allow_insecure_loopback: bool,
     /// Testbed DNS: host name → socket to dial instead (with the original `Host` header).
-    /// Overridden addresses are still subject to the address checks.
+    /// A name starting with `.` covers every name under it (`.test`). Overridden addresses
+    /// are still subject to the address checks.
     pub host_overrides: HashMap<String, SocketAddr>,
     /// How long a resolved document or handle is reused.
     pub cache_ttl: Duration,

@@ -1,0 +1,287 @@
+//! The pipeline: sources ([`crate::consume`]) → one writer thread (the only one that writes
+//! index rows, so interning needs no locks) → the search thread and the identity task. Every
+//! hop is a bounded channel: a slow store or a slow Tantivy slows the sockets.
+//!
+//! The writer takes whatever events are waiting (up to [`MAX_BATCH`]), applies them in
+//! stream order into one batch with each source's newest cursor, and commits. A failed
+//! commit writes nothing; the writer retries the same events with backoff and counts
+//! `indexer_store_errors_total`, so a store fault never advances a cursor or loses an event.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use atproto::car::CarLimits;
+use atproto::firehose::SubscribeReposFrame;
+use tokio::sync::mpsc;
+
+use crate::search::{Search, SearchOp};
+use crate::store::rows::AccountStatus;
+use crate::store::write::{BatchOutput, Writer};
+use crate::store::{ActorId, Store, StoreError};
+
+/// Events at most in one batch.
+pub const MAX_BATCH: usize = 2048;
+/// Capacity of the ingest channel, in events.
+pub const CHANNEL: usize = 4096;
+/// Records removed per batch when an account is deleted.
+const DELETE_CHUNK: usize = 1000;
+/// How often search commits, at most (posts are searchable within about this long).
+const SEARCH_COMMIT: Duration = Duration::from_millis(500);
+
+/// What the writer consumes.
+#[derive(Debug)]
+pub enum Input {
+    /// A frame from source `source` (its index in the source list).
+    Frame { source: usize, frame: Box<SubscribeReposFrame> },
+    /// An event that was rejected before indexing; only its cursor moves.
+    Skipped { source: usize, seq: Option<i64> },
+    /// The outcome of a handle check.
+    Handle { actor: ActorId, handle: Option<String> },
+}
+
+/// Runs the writer on the current thread until `rx` closes.
+pub fn write_loop(mut writer: Writer, mut rx: mpsc::Receiver<Input>, sources: Vec<String>, search_tx: std::sync::mpsc::SyncSender<Vec<(u64, SearchOp)>>, identity_tx: mpsc::Sender<ActorId>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut inputs = vec![first];
+        while inputs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(i) => inputs.push(i),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let mut rest = &inputs[..];
+        while !rest.is_empty() {
+            // A deleted account ends a batch: its content is removed in chunks before
+            // anything after it applies.
+            let cut = rest.iter().position(is_deletion).map_or(rest.len(), |i| i + 1);
+            let (now, later) = rest.split_at(cut);
+            let out = retry("batch", || apply_batch(&mut writer, now, &sources));
+            deliver(out, &search_tx, &identity_tx);
+            if let Some(Input::Frame { frame, .. }) = now.last() {
+                if let SubscribeReposFrame::Account(ev) = frame.as_ref() {
+                    if is_deletion(now.last().unwrap()) {
+                        loop {
+                            let (done, out) = retry("account deletion", || writer.delete_account_chunk(&ev.did, DELETE_CHUNK));
+                            deliver(out, &search_tx, &identity_tx);
+                            if done {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            rest = later;
+        }
+        metrics::histogram!("indexer_batch_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("indexer_events_total").increment(inputs.len() as u64);
+    }
+}
+
+fn is_deletion(input: &Input) -> bool {
+    matches!(input, Input::Frame { frame, .. } if matches!(frame.as_ref(), SubscribeReposFrame::Account(a) if AccountStatus::from_event(a.active, a.status.as_deref()) == AccountStatus::Deleted))
+}
+
+/// Runs `f` until it succeeds, backing off; a store error is ours, never the events'.
+fn retry<T>(what: &str, mut f: impl FnMut() -> Result<T, StoreError>) -> T {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) => {
+                tracing::error!(error = %e, what, "store write failed; retrying the same events");
+                metrics::counter!("indexer_store_errors_total").increment(1);
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+fn deliver(out: BatchOutput, search_tx: &std::sync::mpsc::SyncSender<Vec<(u64, SearchOp)>>, identity_tx: &mpsc::Sender<ActorId>) {
+    for (collection, n) in &out.created {
+        metrics::counter!("indexer_records_total", "collection" => collection.clone(), "action" => "create").increment(*n);
+    }
+    for (collection, n) in &out.deleted {
+        metrics::counter!("indexer_records_total", "collection" => collection.clone(), "action" => "delete").increment(*n);
+    }
+    for (collection, n) in &out.invalid {
+        metrics::counter!("indexer_records_invalid_total", "collection" => collection.clone()).increment(*n);
+    }
+    if !out.search.is_empty() {
+        // Blocks when search is behind: backpressure, by design. If the search thread is
+        // gone the ops stay queued in the store for the next start.
+        let _ = search_tx.send(out.search);
+    }
+    for actor in out.identity {
+        // A full channel is fine: the actor stays in `identity_queue` for the next sweep.
+        let _ = identity_tx.try_send(actor);
+    }
+}
+
+/// Applies `inputs` in one batch and commits it (the writer thread's step; tests call it directly).
+pub fn apply_batch(writer: &mut Writer, inputs: &[Input], sources: &[String]) -> Result<BatchOutput, StoreError> {
+    let mut batch = writer.batch();
+    let mut cursors: HashMap<usize, i64> = HashMap::new();
+    for input in inputs {
+        match input {
+            Input::Skipped { source, seq } => {
+                if let Some(seq) = seq {
+                    cursors.insert(*source, *seq);
+                }
+            }
+            Input::Handle { actor, handle } => batch.set_handle(*actor, handle.clone())?,
+            Input::Frame { source, frame } => {
+                if let Some(seq) = frame.seq() {
+                    cursors.insert(*source, seq);
+                }
+                let label = sources.get(*source).map(String::as_str).unwrap_or("?");
+                match frame.as_ref() {
+                    SubscribeReposFrame::Commit(ev) => {
+                        lag(label, &ev.time);
+                        let blocks = match atproto::car::read(&ev.blocks, CarLimits::firehose()) {
+                            Ok(car) => car.into_store(),
+                            Err(e) => {
+                                tracing::warn!(repo = %ev.repo, error = %e, "commit blocks do not read; event skipped");
+                                metrics::counter!("indexer_events_rejected_total", "reason" => "bad_car").increment(1);
+                                continue;
+                            }
+                        };
+                        let applied = batch.apply_commit(ev, &blocks)?;
+                        if applied.replay {
+                            metrics::counter!("indexer_commits_replayed_total").increment(1);
+                        }
+                        for (collection, why) in &applied.invalid {
+                            tracing::debug!(repo = %ev.repo, collection, why, "record skipped");
+                        }
+                    }
+                    SubscribeReposFrame::Identity(ev) => {
+                        lag(label, &ev.time);
+                        batch.queue_identity(&ev.did)?;
+                    }
+                    SubscribeReposFrame::Account(ev) => {
+                        lag(label, &ev.time);
+                        batch.set_status(&ev.did, AccountStatus::from_event(ev.active, ev.status.as_deref()))?;
+                    }
+                    SubscribeReposFrame::Sync(ev) => {
+                        lag(label, &ev.time);
+                        // Re-fetching a repository (getRepo) is not built yet: count it so
+                        // the gap is visible instead of silent.
+                        tracing::warn!(did = %ev.did, "#sync received; re-fetching repositories is not implemented, the repo may be stale");
+                        metrics::counter!("indexer_sync_unhandled_total").increment(1);
+                    }
+                    SubscribeReposFrame::Info(info) => tracing::info!(source = label, name = %info.name, message = ?info.message, "info from source"),
+                    SubscribeReposFrame::Error(_) => {}
+                    SubscribeReposFrame::Unknown { t, .. } => {
+                        metrics::counter!("indexer_events_unknown_total", "type" => t.clone()).increment(1);
+                    }
+                }
+            }
+        }
+    }
+    for (source, seq) in cursors {
+        if let Some(name) = sources.get(source) {
+            batch.set_cursor(name, seq);
+            metrics::gauge!("indexer_source_cursor", "source" => name.clone()).set(seq as f64);
+        }
+    }
+    batch.commit()
+}
+
+/// Sets the lag gauge of a source from an event's `time`.
+fn lag(source: &str, time: &str) {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(time) {
+        let lag = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0;
+        metrics::gauge!("indexer_source_lag_seconds", "source" => source.to_owned()).set(lag.max(0.0));
+    }
+}
+
+/// Runs the search thread until `rx` closes: first the store's queue left from before, then
+/// what the writer sends; commits at most every [`SEARCH_COMMIT`] and then dequeues.
+pub fn search_loop(search: Arc<Search>, store: Arc<Store>, rx: std::sync::mpsc::Receiver<Vec<(u64, SearchOp)>>) {
+    let mut pending: Vec<u64> = Vec::new();
+    let mut last = Instant::now();
+    let backlog = match store.search_backlog() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the search queue failed; it is replayed at the next start");
+            Vec::new()
+        }
+    };
+    for chunk in backlog.chunks(1024) {
+        apply_search(&search, &store, chunk, &mut pending);
+    }
+    loop {
+        let msg = rx.recv_timeout(Duration::from_millis(100));
+        let closed = matches!(msg, Err(std::sync::mpsc::RecvTimeoutError::Disconnected));
+        if let Ok(ops) = msg {
+            apply_search(&search, &store, &ops, &mut pending);
+        }
+        if !pending.is_empty() && (closed || last.elapsed() >= SEARCH_COMMIT) {
+            match search.commit() {
+                Ok(()) => match store.dequeue("search_queue", &pending) {
+                    Ok(()) => pending.clear(),
+                    Err(e) => tracing::error!(error = %e, "dequeueing search ops failed; they are re-applied later"),
+                },
+                Err(e) => tracing::error!(error = %e, "search commit failed; retrying"),
+            }
+            last = Instant::now();
+            metrics::gauge!("indexer_search_docs").set(search.num_docs() as f64);
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+fn apply_search(search: &Search, store: &Store, ops: &[(u64, SearchOp)], pending: &mut Vec<u64>) {
+    let only: Vec<SearchOp> = ops.iter().map(|(_, op)| op.clone()).collect();
+    match search.apply(store, &only) {
+        Ok(()) => pending.extend(ops.iter().map(|(id, _)| *id)),
+        // Left in the store's queue: replayed at the next start.
+        Err(e) => tracing::error!(error = %e, "search indexing failed"),
+    }
+}
+
+/// Checks handles: for each actor, the DID document's handle must resolve back to the DID.
+/// Transient failures stay queued (in the store) and are retried by the sweep.
+pub async fn identity_loop(store: Arc<Store>, resolver: Arc<plc::Resolver>, mut rx: mpsc::Receiver<ActorId>, tx: mpsc::Sender<Input>) {
+    let mut sweep = tokio::time::interval(Duration::from_secs(30));
+    let limit = Arc::new(tokio::sync::Semaphore::new(8));
+    loop {
+        let actors: Vec<ActorId> = tokio::select! {
+            got = rx.recv() => match got { Some(a) => vec![a], None => return },
+            _ = sweep.tick() => match store.identity_backlog(10_000) { Ok(v) => v, Err(_) => continue },
+        };
+        for actor in actors {
+            let Ok(permit) = limit.clone().acquire_owned().await else { return };
+            let (store, resolver, tx) = (store.clone(), resolver.clone(), tx.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                let Ok(Some(row)) = store.actor(actor) else { return };
+                if let Some(handle) = check_handle(&resolver, &row.did).await {
+                    let _ = tx.send(Input::Handle { actor, handle }).await;
+                }
+            });
+        }
+    }
+}
+
+/// `Some(Some(h))` verified, `Some(None)` definitively no valid handle, `None` try later.
+async fn check_handle(resolver: &plc::Resolver, did: &str) -> Option<Option<String>> {
+    resolver.invalidate(did);
+    let doc = match resolver.resolve(did).await {
+        Ok(d) => d,
+        Err(e) if crate::consume::definitive(&e) => return Some(None),
+        Err(_) => return None,
+    };
+    let Some(handle) = doc.handle().map(str::to_owned) else { return Some(None) };
+    resolver.invalidate_handle(&handle);
+    match resolver.resolve_handle(&handle).await {
+        Ok(back) if back.as_str() == did => Some(Some(handle.to_ascii_lowercase())),
+        Ok(_) => Some(None),
+        Err(e) if crate::consume::definitive(&e) => Some(None),
+        Err(_) => None,
+    }
+}

@@ -1,0 +1,162 @@
+//! `indexer serve`: the pipeline and the XRPC server in one process, stopped cleanly on
+//! SIGTERM or Ctrl-C (the writer drains what it has, search commits, then the process exits).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use crate::api::{self, AppState, ServiceAuth};
+use crate::consume::{self, Source, Verifier};
+use crate::ingest::{self, Input};
+use crate::query::Query;
+use crate::search::Search;
+use crate::store::write::Writer;
+use crate::store::Store;
+
+/// Everything `serve` needs, from the command line.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    pub sources: Vec<String>,
+    pub verify: bool,
+    pub plc_url: String,
+    /// This service's DID, the audience of service-auth tokens.
+    pub service_did: String,
+    pub public_url: String,
+    /// Testbed switch: let the resolver reach loopback over plain http.
+    pub insecure_loopback: bool,
+    pub host_overrides: HashMap<String, SocketAddr>,
+}
+
+/// The opened store and search index under a data folder.
+pub fn open(data: &std::path::Path) -> anyhow::Result<(Arc<Store>, Arc<Search>)> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let store = Store::open(&data.join("store")).with_context(|| format!("opening the store in {}", data.display()))?;
+    let search = Arc::new(Search::open(&data.join("search")).context("opening the search index")?);
+    Ok((store, search))
+}
+
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let sources: Vec<Source> = config.sources.iter().map(|s| Source::parse(s).map_err(anyhow::Error::msg)).collect::<Result<_, _>>()?;
+    let (store, search) = open(&config.data)?;
+    let mut resolver_config = plc::ResolverConfig::with_plc_url(&config.plc_url);
+    resolver_config.allow_insecure_loopback = config.insecure_loopback;
+    resolver_config.host_overrides = config.host_overrides.clone();
+    let resolver = Arc::new(plc::Resolver::new(resolver_config).context("building the identity resolver")?);
+
+    let (tx, rx) = mpsc::channel::<Input>(ingest::CHANNEL);
+    let (search_tx, search_rx) = std::sync::mpsc::sync_channel(64);
+    let (identity_tx, identity_rx) = mpsc::channel(10_000);
+
+    let writer = Writer::new(store.clone()).context("loading the writer's counters")?;
+    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let writer_thread = std::thread::Builder::new().name("writer".into()).spawn(move || ingest::write_loop(writer, rx, names, search_tx, identity_tx))?;
+    let search_thread = {
+        let (search, store) = (search.clone(), store.clone());
+        std::thread::Builder::new().name("search".into()).spawn(move || ingest::search_loop(search, store, search_rx))?
+    };
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(ingest::identity_loop(store.clone(), resolver.clone(), identity_rx, tx.clone())));
+    let verifier = config.verify.then(|| Arc::new(Verifier { resolver: resolver.clone() }));
+    for (i, source) in sources.into_iter().enumerate() {
+        let cursor = store.cursor(&source.name)?;
+        tracing::info!(source = %source.name, cursor, "starting source");
+        tasks.push(tokio::spawn(consume::run(i, source, cursor, tx.clone(), verifier.clone())));
+    }
+    drop(tx);
+
+    let state = Arc::new(AppState {
+        query: Query { store: store.clone(), search: search.clone() },
+        auth: ServiceAuth { service_did: config.service_did.clone(), resolver },
+        public_url: config.public_url.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, did = %config.service_did, "indexer listening");
+    let app = api::router(state).into_make_service_with_connect_info::<telemetry::net::PeerAddr>();
+    axum::serve(telemetry::net::CountingListener::new(listener, "indexer"), app).with_graceful_shutdown(shutdown_signal()).await?;
+
+    tracing::info!("stopping: draining the writer and committing search");
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    tokio::task::spawn_blocking(move || {
+        let _ = writer_thread.join();
+        let _ = search_thread.join();
+    })
+    .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// What `indexer ingest` measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IngestReport {
+    pub frames: u64,
+    pub records: i64,
+    pub seconds: f64,
+    pub records_per_second: f64,
+    /// Until the last post was searchable (the search thread committed everything).
+    pub searchable_seconds: f64,
+}
+
+/// Ingests a frame file (`[u32 length][frame]`…, zstd or plain, as `loadgen record` writes
+/// and the shared corpus holds) at full speed through the same writer and search threads as
+/// `serve`, and reports the rate.
+pub fn ingest_file(data: &std::path::Path, file: &std::path::Path) -> anyhow::Result<IngestReport> {
+    let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let raw = if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) { zstd::decode_all(&raw[..]).context("zstd")? } else { raw };
+    let frames = atproto::firehose::frame_file::split(&raw).context("splitting frames")?;
+    let (store, search) = open(data)?;
+    let before: i64 = store.collection_counts()?.iter().map(|(_, n, _)| n).sum();
+    let (tx, rx) = mpsc::channel::<Input>(ingest::CHANNEL);
+    let (search_tx, search_rx) = std::sync::mpsc::sync_channel(64);
+    let (identity_tx, _identity_rx) = mpsc::channel(1);
+    let writer = Writer::new(store.clone())?;
+    let source = format!("file:{}", file.display());
+    let started = std::time::Instant::now();
+    let writer_thread = std::thread::spawn(move || ingest::write_loop(writer, rx, vec![source], search_tx, identity_tx));
+    let search_thread = {
+        let (search, store) = (search.clone(), store.clone());
+        std::thread::spawn(move || ingest::search_loop(search, store, search_rx))
+    };
+    let progress = indicatif::ProgressBar::new(frames.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames {per_sec} eta {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut n = 0u64;
+    for f in &frames {
+        match atproto::firehose::SubscribeReposFrame::decode(f) {
+            Ok(frame) => {
+                if tx.blocking_send(Input::Frame { source: 0, frame: Box::new(frame) }).is_err() {
+                    break;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "undecodable frame skipped"),
+        }
+        n += 1;
+        progress.inc(1);
+    }
+    drop(tx);
+    writer_thread.join().map_err(|_| anyhow::anyhow!("the writer panicked"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    search_thread.join().map_err(|_| anyhow::anyhow!("the search thread panicked"))?;
+    let searchable_seconds = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    let records: i64 = store.collection_counts()?.iter().map(|(_, n, _)| n).sum::<i64>() - before;
+    Ok(IngestReport { frames: n, records, seconds, records_per_second: records as f64 / seconds.max(1e-9), searchable_seconds })
+}

@@ -22,6 +22,9 @@ pub struct Stats {
     pub edge_bytes: u64,
     pub bytes_per_edge: Option<f64>,
     pub bytes_per_record: Option<f64>,
+    /// Search changes not yet committed to Tantivy, and actors waiting for a handle check.
+    pub search_backlog: usize,
+    pub identity_backlog: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +71,8 @@ pub fn measure(store: &Store, search_dir: &Path, compact: bool) -> crate::store:
         store_bytes,
         search_bytes,
         edge_bytes,
+        search_backlog: store.search_backlog()?.len(),
+        identity_backlog: store.identity_backlog(usize::MAX)?.len(),
     })
 }
 
@@ -87,6 +92,7 @@ impl std::fmt::Display for Stats {
         writeln!(f)?;
         let show = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         writeln!(f, "bytes per edge (like, repost, follow): {} over {} edges", show(self.bytes_per_edge), self.edges)?;
-        write!(f, "bytes per record (store and search):   {} over {} records", show(self.bytes_per_record), self.records)
+        writeln!(f, "bytes per record (store and search):   {} over {} records", show(self.bytes_per_record), self.records)?;
+        write!(f, "queued: {} search changes, {} handle checks", self.search_backlog, self.identity_backlog)
     }
 }

@@ -38,10 +38,26 @@ pub enum Input {
     Skipped { source: usize, seq: Option<i64> },
     /// The outcome of a handle check.
     Handle { actor: ActorId, handle: Option<String> },
+    /// A backfill of this account starts: hold its live events until its repository arrives.
+    BackfillStart { did: String },
+    /// The account's whole repository (a `getRepo` CAR).
+    Repo { did: String, car: bytes::Bytes },
+    /// The backfill failed for good: release the held events.
+    RepoFailed { did: String },
+}
+
+/// Where the writer sends what later stages do.
+pub struct Outlets {
+    pub search: std::sync::mpsc::SyncSender<Vec<(u64, SearchOp)>>,
+    pub identity: mpsc::Sender<ActorId>,
+    /// DIDs to backfill (`#sync`); `None` when nothing backfills (`indexer ingest`).
+    pub backfill: Option<mpsc::Sender<String>>,
 }
 
 /// Runs the writer on the current thread until `rx` closes.
-pub fn write_loop(mut writer: Writer, mut rx: mpsc::Receiver<Input>, sources: Vec<String>, search_tx: std::sync::mpsc::SyncSender<Vec<(u64, SearchOp)>>, identity_tx: mpsc::Sender<ActorId>) {
+pub fn write_loop(mut writer: Writer, mut rx: mpsc::Receiver<Input>, sources: Vec<String>, out: Outlets) {
+    // Live events of accounts being backfilled, in arrival order.
+    let mut held: HashMap<String, Vec<Input>> = HashMap::new();
     while let Some(first) = rx.blocking_recv() {
         let mut inputs = vec![first];
         while inputs.len() < MAX_BATCH {
@@ -51,36 +67,90 @@ pub fn write_loop(mut writer: Writer, mut rx: mpsc::Receiver<Input>, sources: Ve
             }
         }
         let started = Instant::now();
-        let mut rest = &inputs[..];
-        while !rest.is_empty() {
-            // A deleted account ends a batch: its content is removed in chunks before
-            // anything after it applies.
-            let cut = rest.iter().position(is_deletion).map_or(rest.len(), |i| i + 1);
-            let (now, later) = rest.split_at(cut);
-            let out = retry("batch", || apply_batch(&mut writer, now, &sources));
-            deliver(out, &search_tx, &identity_tx);
-            if let Some(Input::Frame { frame, .. }) = now.last() {
-                if let SubscribeReposFrame::Account(ev) = frame.as_ref() {
-                    if is_deletion(now.last().unwrap()) {
+        let n = inputs.len();
+        let mut current: Vec<Input> = Vec::new();
+        for input in inputs {
+            match input {
+                Input::BackfillStart { did } => {
+                    held.entry(did).or_default();
+                }
+                Input::Repo { did, car } => {
+                    flush(&mut writer, &mut current, &sources, &out);
+                    let (applied, output) = retry("backfill", || {
+                        let mut batch = writer.batch();
+                        let applied = batch.apply_repo(&did, &car)?;
+                        Ok((applied, batch.commit()?))
+                    });
+                    match applied {
+                        Ok(records) => tracing::info!(did, records, "backfilled"),
+                        Err(e) => tracing::warn!(did, error = %e, "repository does not read; backfill skipped"),
+                    }
+                    deliver(output, &out);
+                    current = held.remove(&did).unwrap_or_default();
+                    flush(&mut writer, &mut current, &sources, &out);
+                }
+                Input::RepoFailed { did } => {
+                    current.push(Input::RepoFailed { did: did.clone() });
+                    flush(&mut writer, &mut current, &sources, &out);
+                    current = held.remove(&did).unwrap_or_default();
+                    flush(&mut writer, &mut current, &sources, &out);
+                }
+                Input::Frame { source, frame } => {
+                    let did = frame_did(&frame);
+                    if let Some(buffer) = did.and_then(|d| held.get_mut(d)) {
+                        // Its cursor moves now: if the process dies, the account is still
+                        // queued and its repository (with this event in it) is fetched again.
+                        current.push(Input::Skipped { source, seq: frame.seq() });
+                        buffer.push(Input::Frame { source, frame });
+                        continue;
+                    }
+                    let deletion = is_deletion(&frame);
+                    let did = did.map(str::to_owned);
+                    current.push(Input::Frame { source, frame });
+                    if deletion {
+                        // Its content is removed in chunks before anything after it applies.
+                        flush(&mut writer, &mut current, &sources, &out);
+                        let did = did.unwrap_or_default();
                         loop {
-                            let (done, out) = retry("account deletion", || writer.delete_account_chunk(&ev.did, DELETE_CHUNK));
-                            deliver(out, &search_tx, &identity_tx);
+                            let (done, output) = retry("account deletion", || writer.delete_account_chunk(&did, DELETE_CHUNK));
+                            deliver(output, &out);
                             if done {
                                 break;
                             }
                         }
                     }
                 }
+                other => current.push(other),
             }
-            rest = later;
         }
+        flush(&mut writer, &mut current, &sources, &out);
         metrics::histogram!("indexer_batch_seconds").record(started.elapsed().as_secs_f64());
-        metrics::counter!("indexer_events_total").increment(inputs.len() as u64);
+        metrics::counter!("indexer_events_total").increment(n as u64);
     }
 }
 
-fn is_deletion(input: &Input) -> bool {
-    matches!(input, Input::Frame { frame, .. } if matches!(frame.as_ref(), SubscribeReposFrame::Account(a) if AccountStatus::from_event(a.active, a.status.as_deref()) == AccountStatus::Deleted))
+fn flush(writer: &mut Writer, current: &mut Vec<Input>, sources: &[String], out: &Outlets) {
+    if current.is_empty() {
+        return;
+    }
+    let output = retry("batch", || apply_batch(writer, current, sources));
+    deliver(output, out);
+    current.clear();
+}
+
+/// The account an event is about.
+fn frame_did(frame: &SubscribeReposFrame) -> Option<&str> {
+    Some(match frame {
+        SubscribeReposFrame::Commit(e) => &e.repo,
+        SubscribeReposFrame::Sync(e) => &e.did,
+        SubscribeReposFrame::Identity(e) => &e.did,
+        SubscribeReposFrame::Account(e) => &e.did,
+        _ => return None,
+    })
+}
+
+fn is_deletion(frame: &SubscribeReposFrame) -> bool {
+    matches!(frame, SubscribeReposFrame::Account(a) if AccountStatus::from_event(a.active, a.status.as_deref()) == AccountStatus::Deleted)
 }
 
 /// Runs `f` until it succeeds, backing off; a store error is ours, never the events'.
@@ -99,7 +169,7 @@ fn retry<T>(what: &str, mut f: impl FnMut() -> Result<T, StoreError>) -> T {
     }
 }
 
-fn deliver(out: BatchOutput, search_tx: &std::sync::mpsc::SyncSender<Vec<(u64, SearchOp)>>, identity_tx: &mpsc::Sender<ActorId>) {
+fn deliver(out: BatchOutput, to: &Outlets) {
     for (collection, n) in &out.created {
         metrics::counter!("indexer_records_total", "collection" => collection.clone(), "action" => "create").increment(*n);
     }
@@ -112,11 +182,18 @@ fn deliver(out: BatchOutput, search_tx: &std::sync::mpsc::SyncSender<Vec<(u64, S
     if !out.search.is_empty() {
         // Blocks when search is behind: backpressure, by design. If the search thread is
         // gone the ops stay queued in the store for the next start.
-        let _ = search_tx.send(out.search);
+        let _ = to.search.send(out.search);
     }
     for actor in out.identity {
         // A full channel is fine: the actor stays in `identity_queue` for the next sweep.
-        let _ = identity_tx.try_send(actor);
+        let _ = to.identity.try_send(actor);
+    }
+    if let Some(tx) = &to.backfill {
+        for did in out.backfill {
+            if tx.try_send(did.clone()).is_err() {
+                tracing::warn!(did, "backfill channel full; the repository stays queued for the next start");
+            }
+        }
     }
 }
 
@@ -132,6 +209,9 @@ pub fn apply_batch(writer: &mut Writer, inputs: &[Input], sources: &[String]) ->
                 }
             }
             Input::Handle { actor, handle } => batch.set_handle(*actor, handle.clone())?,
+            Input::RepoFailed { did } => batch.drop_backfill(did),
+            // The writer loop handles these itself.
+            Input::BackfillStart { .. } | Input::Repo { .. } => {}
             Input::Frame { source, frame } => {
                 if let Some(seq) = frame.seq() {
                     cursors.insert(*source, seq);
@@ -166,10 +246,12 @@ pub fn apply_batch(writer: &mut Writer, inputs: &[Input], sources: &[String]) ->
                     }
                     SubscribeReposFrame::Sync(ev) => {
                         lag(label, &ev.time);
-                        // Re-fetching a repository (getRepo) is not built yet: count it so
-                        // the gap is visible instead of silent.
-                        tracing::warn!(did = %ev.did, "#sync received; re-fetching repositories is not implemented, the repo may be stale");
-                        metrics::counter!("indexer_sync_unhandled_total").increment(1);
+                        // The repository's state jumped: fetch it whole, unless this rev is
+                        // already applied (a new account's first #sync, or a replay).
+                        let actor = batch.actor(&ev.did)?;
+                        if batch.rev_of(actor)?.is_none_or(|r| ev.rev.as_bytes() > r.as_slice()) {
+                            batch.queue_backfill(&ev.did);
+                        }
                     }
                     SubscribeReposFrame::Info(info) => tracing::info!(source = label, name = %info.name, message = ?info.message, "info from source"),
                     SubscribeReposFrame::Error(_) => {}
@@ -182,7 +264,7 @@ pub fn apply_batch(writer: &mut Writer, inputs: &[Input], sources: &[String]) ->
     }
     for (source, seq) in cursors {
         if let Some(name) = sources.get(source) {
-            batch.set_cursor(name, seq);
+            batch.set_cursor(name, seq)?;
             metrics::gauge!("indexer_source_cursor", "source" => name.clone()).set(seq as f64);
         }
     }

@@ -3,6 +3,7 @@
 //!
 //! The pipeline, one module per stage, joined by bounded channels ([`ingest`]):
 //! - [`consume`]: subscriptions, optional commit verification;
+//! - [`backfill`]: whole repositories (`getRepo`), listed or after `#sync`;
 //! - [`index`]: pure functions from a record to the facts kept about it;
 //! - [`store`]: RocksDB, interned and compact (its module doc has the key table);
 //! - [`search`]: Tantivy, fed from a queue the store keeps durable.
@@ -11,6 +12,7 @@
 //! store and the search index and builds the lexicons' views.
 
 pub mod api;
+pub mod backfill;
 pub mod consume;
 pub mod index;
 pub mod ingest;

@@ -65,6 +65,11 @@ struct ServeArgs {
     /// The URL clients and PDSes reach this service at, named in its did:web document.
     #[arg(long, env = "INDEXER_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Backfill every repository this relay or PDS lists (listRepos, then getRepo of each
+    /// from its own PDS) while the firehoses run; repeatable. Progress is in /metrics
+    /// (indexer_backfill_repos_total) and the queue in `indexer stats`.
+    #[arg(long = "backfill-from")]
+    backfill_from: Vec<String>,
     /// Testbed only: let identity lookups reach loopback addresses over plain http.
     #[arg(long)]
     insecure_loopback: bool,
@@ -137,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
                 public_url,
                 insecure_loopback: a.insecure_loopback,
                 host_overrides: a.host_overrides.into_iter().collect::<HashMap<_, _>>(),
+                backfill_from: a.backfill_from,
             })
             .await
         }

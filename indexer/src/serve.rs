@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::api::{self, AppState, ServiceAuth};
+use crate::backfill::Backfiller;
 use crate::consume::{self, Source, Verifier};
 use crate::ingest::{self, Input};
 use crate::query::Query;
@@ -31,6 +32,8 @@ pub struct ServeConfig {
     /// Testbed switch: let the resolver reach loopback over plain http.
     pub insecure_loopback: bool,
     pub host_overrides: HashMap<String, SocketAddr>,
+    /// Hosts whose `listRepos` are backfilled (`getRepo` of each) while the firehoses run.
+    pub backfill_from: Vec<String>,
 }
 
 /// The opened store and search index under a data folder.
@@ -53,15 +56,42 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let (search_tx, search_rx) = std::sync::mpsc::sync_channel(64);
     let (identity_tx, identity_rx) = mpsc::channel(10_000);
 
+    let (backfill_tx, backfill_rx) = mpsc::channel::<String>(100_000);
     let writer = Writer::new(store.clone()).context("loading the writer's counters")?;
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
-    let writer_thread = std::thread::Builder::new().name("writer".into()).spawn(move || ingest::write_loop(writer, rx, names, search_tx, identity_tx))?;
+    let outlets = ingest::Outlets { search: search_tx, identity: identity_tx, backfill: Some(backfill_tx.clone()) };
+    let writer_thread = std::thread::Builder::new().name("writer".into()).spawn(move || ingest::write_loop(writer, rx, names, outlets))?;
     let search_thread = {
         let (search, store) = (search.clone(), store.clone());
         std::thread::Builder::new().name("search".into()).spawn(move || ingest::search_loop(search, store, search_rx))?
     };
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(ingest::identity_loop(store.clone(), resolver.clone(), identity_rx, tx.clone())));
+    let http = plc::resolver::guard::guarded_client(config.insecure_loopback, std::time::Duration::from_secs(120)).context("building the HTTP client")?;
+    let backfiller = Arc::new(Backfiller { http, resolver: resolver.clone(), tx: tx.clone() });
+    tasks.push(tokio::spawn(backfiller.clone().run(backfill_rx, store.backfill_backlog()?)));
+    for host in config.backfill_from.clone() {
+        let (store, backfiller, backfill_tx) = (store.clone(), backfiller.clone(), backfill_tx.clone());
+        tasks.push(tokio::spawn(async move {
+            match backfiller.list_repos(&host).await {
+                Ok(dids) => {
+                    tracing::info!(host, repos = dids.len(), "backfilling");
+                    metrics::gauge!("indexer_backfill_listed").increment(dids.len() as f64);
+                    if let Err(e) = store.enqueue_backfill(&dids) {
+                        tracing::error!(error = %e, "queueing the backfill failed");
+                        return;
+                    }
+                    for did in dids {
+                        if backfill_tx.send(did).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "listing repositories failed"),
+            }
+        }));
+    }
+    drop(backfill_tx);
     let verifier = config.verify.then(|| Arc::new(Verifier { resolver: resolver.clone() }));
     for (i, source) in sources.into_iter().enumerate() {
         let cursor = store.cursor(&source.name)?;
@@ -130,7 +160,8 @@ pub fn ingest_file(data: &std::path::Path, file: &std::path::Path) -> anyhow::Re
     let writer = Writer::new(store.clone())?;
     let source = format!("file:{}", file.display());
     let started = std::time::Instant::now();
-    let writer_thread = std::thread::spawn(move || ingest::write_loop(writer, rx, vec![source], search_tx, identity_tx));
+    let outlets = ingest::Outlets { search: search_tx, identity: identity_tx, backfill: None };
+    let writer_thread = std::thread::spawn(move || ingest::write_loop(writer, rx, vec![source], outlets));
     let search_thread = {
         let (search, store) = (search.clone(), store.clone());
         std::thread::spawn(move || ingest::search_loop(search, store, search_rx))

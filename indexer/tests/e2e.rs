@@ -339,3 +339,80 @@ async fn the_official_client_gets_a_working_appview_through_the_pds() {
     println!("{stdout}");
     assert!(out.status.success() && !stdout.contains("FAIL "), "{stdout}\n{}\nindexer log:\n{}", String::from_utf8_lossy(&out.stderr), std::fs::read_to_string(&n.log).unwrap_or_default());
 }
+
+/// A read straight from an indexer, without a viewer.
+async fn direct(n: &Net, base: &str, method: &str, query: &[(&str, &str)]) -> Value {
+    let resp = n.http.get(format!("{base}/xrpc/{method}")).query(query).send().await.unwrap();
+    assert!(resp.status().is_success(), "{method}: {}", resp.status());
+    let body: Value = resp.json().await.unwrap();
+    n.lex.validate_output(method, &body).unwrap();
+    body
+}
+
+/// What an indexer shows of an account: profile counts, and every post with its counts.
+async fn state(n: &Net, base: &str, did: &str) -> Value {
+    let p = direct(n, base, "app.bsky.actor.getProfile", &[("actor", did)]).await;
+    let feed = direct(n, base, "app.bsky.feed.getAuthorFeed", &[("actor", did), ("limit", "100")]).await;
+    let posts: Vec<Value> = feed["feed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| json!([i["post"]["uri"], i["post"]["likeCount"], i["post"]["replyCount"], i["reason"].is_object()]))
+        .collect();
+    json!({"followers": p["followersCount"], "follows": p["followsCount"], "posts": p["postsCount"], "feed": posts})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_joined_to_the_live_stream_gives_the_same_state_as_live_only() {
+    let Some(n) = net().await else { return };
+    let accounts = [n.account("alice").await, n.account("bob").await, n.account("carol").await];
+    let write_round = |round: usize| {
+        let n = &n;
+        let accounts = &accounts;
+        async move {
+            for (i, a) in accounts.iter().enumerate() {
+                let (uri, cid) = n.create(a, "app.bsky.feed.post", post(&format!("round {round} by {i}"))).await;
+                let other = &accounts[(i + 1) % 3];
+                n.create(other, "app.bsky.feed.like", json!({"$type": "app.bsky.feed.like", "subject": strong(&uri, &cid), "createdAt": now()})).await;
+                if round == 0 {
+                    n.create(a, "app.bsky.graph.follow", json!({"$type": "app.bsky.graph.follow", "subject": other.did, "createdAt": now()})).await;
+                }
+                if round % 3 == 1 {
+                    n.create(other, "app.bsky.feed.repost", json!({"$type": "app.bsky.feed.repost", "subject": strong(&uri, &cid), "createdAt": now()})).await;
+                }
+            }
+        }
+    };
+    // History the second indexer never sees live.
+    for round in 0..10 {
+        write_round(round).await;
+    }
+    // The second indexer starts from the live tail and backfills, while writes go on.
+    let port = testbed::free_port();
+    let mut o = IndexerOptions::new(n.data.with_file_name("indexer-b"), &n.plc_url, n.log.with_file_name("indexer-b.log"));
+    o.port = Some(port);
+    o.firehoses = vec![n.pds.url()];
+    o.args = vec!["--backfill-from".into(), n.pds.url()];
+    let b_start = services::indexer(&n.bins, &o);
+    let (b, ()) = tokio::join!(b_start, async {
+        for round in 10..20 {
+            write_round(round).await;
+        }
+    });
+    let _b = b.unwrap();
+    let (a_url, b_url) = (format!("http://127.0.0.1:{}", n.indexer_port), format!("http://127.0.0.1:{port}"));
+    for acct in &accounts {
+        n.eventually("the live-only indexer has every post", || async { state(&n, &a_url, &acct.did).await["posts"] == 20 }).await;
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            let (sa, sb) = (state(&n, &a_url, &acct.did).await, state(&n, &b_url, &acct.did).await);
+            if sa == sb {
+                last = Value::Null;
+                break;
+            }
+            last = json!({"live": sa, "backfilled": sb});
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(last.is_null(), "the backfilled indexer differs: {last:#}");
+    }
+}

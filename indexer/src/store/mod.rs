@@ -27,6 +27,7 @@
 //! | `link_fwd` | [`RecordKey`] | the record's `(target, path)` pairs, to undo them |
 //! | `search_queue` | u64 | a [`crate::search::SearchOp`] not yet committed to Tantivy |
 //! | `identity_queue` | [`ActorId`] | empty: an actor whose handle needs (re)checking |
+//! | `backfill_queue` | DID | empty: a repository to fetch whole (listed, or after `#sync`) |
 //!
 //! Edges (likes, reposts, follows, blocks) are two entries: the forward one by the author's
 //! record key (to undo a delete and list an actor's edges) and the reverse one by subject
@@ -67,7 +68,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub const CFS: &[&str] = &[
     "meta", "did", "actor", "rev", "intern", "rid", "rid_key", "doc", "like_fwd", "like_rev", "repost_fwd", "repost_rev",
     "follow_fwd", "follow_rev", "block_fwd", "block_rev", "listitem_fwd", "listitem_rev", "reply", "quote", "notif", "seen",
-    "count", "link", "link_fwd", "search_queue", "identity_queue",
+    "count", "link", "link_fwd", "search_queue", "identity_queue", "backfill_queue",
 ];
 
 /// The edge column families whose bytes the per-edge size target counts.
@@ -171,6 +172,20 @@ impl Store {
             out.push((id, rows::decode("search_queue", &v)?));
         }
         Ok(out)
+    }
+
+    /// Repositories waiting for a backfill.
+    pub fn backfill_backlog(&self) -> Result<Vec<String>> {
+        Ok(self.queue("backfill_queue", usize::MAX)?.into_iter().map(|(k, _)| String::from_utf8_lossy(&k).into_owned()).collect())
+    }
+
+    /// Queues repositories for a backfill (a queue entry, not an index row).
+    pub fn enqueue_backfill(&self, dids: &[String]) -> Result<()> {
+        let mut wb = rocksdb::WriteBatch::default();
+        for did in dids {
+            wb.put_cf(self.cf("backfill_queue"), did.as_bytes(), []);
+        }
+        Ok(self.db.write(wb)?)
     }
 
     /// Actors waiting for a handle check.

@@ -136,6 +136,16 @@ pub(crate) fn edge_cfs(kind: EdgeKind) -> (&'static str, &'static str) {
     }
 }
 
+pub(crate) fn edge_collection(kind: EdgeKind) -> &'static str {
+    match kind {
+        EdgeKind::Like => index::LIKE,
+        EdgeKind::Repost => index::REPOST,
+        EdgeKind::Follow => index::FOLLOW,
+        EdgeKind::Block => index::BLOCK,
+        EdgeKind::ListItem => index::LISTITEM,
+    }
+}
+
 pub(crate) fn edge_kind(collection: &str) -> Option<EdgeKind> {
     Some(match collection {
         index::LIKE => EdgeKind::Like,
@@ -239,6 +249,8 @@ pub struct BatchOutput {
     pub created: HashMap<String, u64>,
     pub deleted: HashMap<String, u64>,
     pub invalid: HashMap<String, u64>,
+    /// DIDs queued for a backfill.
+    pub backfill: Vec<String>,
 }
 
 /// One ingest batch.
@@ -282,9 +294,90 @@ impl<'w> Batch<'w> {
         self.wb.merge_cf(self.w.store.cf("count"), count_key(kind, id), delta.to_le_bytes());
     }
 
-    /// Sets a source's cursor in this batch.
-    pub fn set_cursor(&mut self, source: &str, seq: i64) {
-        self.put("meta", &cursor_key(source), &seq.to_be_bytes());
+    /// Moves a source's cursor forward in this batch (never back: events a backfill held are
+    /// applied after newer ones).
+    pub fn set_cursor(&mut self, source: &str, seq: i64) -> Result<()> {
+        let key = cursor_key(source);
+        let current = self.get("meta", &key)?.and_then(|v| v.as_slice().try_into().ok().map(i64::from_be_bytes));
+        if current.is_none_or(|c| seq > c) {
+            self.put("meta", &key, &seq.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    /// The last commit rev applied for `actor`.
+    pub fn rev_of(&self, actor: ActorId) -> Result<Option<Vec<u8>>> {
+        self.get("rev", &actor.bytes())
+    }
+
+    /// Queues `did` for a backfill (a `#sync`, or a listed repository).
+    pub fn queue_backfill(&mut self, did: &str) {
+        self.put("backfill_queue", did.as_bytes(), &[]);
+        self.out.backfill.push(did.to_owned());
+    }
+
+    /// Replaces an account's records with those of its repository (a `getRepo` CAR) and sets
+    /// its rev; takes it off the backfill queue. A CAR that does not read is reported and
+    /// changes nothing but the queue.
+    pub fn apply_repo(&mut self, did: &str, car: &[u8]) -> Result<Result<u64, String>> {
+        self.delete("backfill_queue", did.as_bytes());
+        let (rev, records) = match crate::backfill::repo_records(car) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let actor = self.actor(did)?;
+        for (key, collection) in self.account_records(actor, usize::MAX)? {
+            self.delete_key(key, &collection)?;
+        }
+        let mut n = 0;
+        for (collection, rkey, cid, bytes) in records {
+            if self.put_record(did, &collection, &rkey, cid, &bytes)?.is_ok() {
+                n += 1;
+            }
+        }
+        self.put("rev", &actor.bytes(), rev.as_bytes());
+        Ok(Ok(n))
+    }
+
+    /// Takes `did` off the backfill queue without changing its records (the fetch failed).
+    pub fn drop_backfill(&mut self, did: &str) {
+        self.delete("backfill_queue", did.as_bytes());
+    }
+
+    /// Up to `limit` of an account's stored records, with their collections (read from the
+    /// database, so call it before this batch changes the account).
+    fn account_records(&self, actor: ActorId, limit: usize) -> Result<Vec<(RecordKey, String)>> {
+        let store = &self.w.store;
+        let mut found: Vec<(RecordKey, String)> = Vec::new();
+        let prefix = actor.bytes();
+        for cf in ["doc", "link_fwd"] {
+            for item in store.db.prefix_iterator_cf(store.cf(cf), prefix) {
+                let (k, _) = item?;
+                if !k.starts_with(&prefix) || found.len() >= limit {
+                    break;
+                }
+                if let Some(key) = RecordKey::read(&k) {
+                    if found.iter().any(|(f, _)| *f == key) {
+                        continue;
+                    }
+                    let coll = self.interned_name(Table::Coll, key.coll.0 as u64)?;
+                    found.push((key, coll));
+                }
+            }
+        }
+        for kind in [EdgeKind::Like, EdgeKind::Repost, EdgeKind::Follow, EdgeKind::Block, EdgeKind::ListItem] {
+            let collection = edge_collection(kind);
+            let Some(coll) = self.find_interned(Table::Coll, collection)? else { continue };
+            for item in store.db.prefix_iterator_cf(store.cf(edge_cfs(kind).0), prefix) {
+                let (k, _) = item?;
+                if !k.starts_with(&prefix) || found.len() >= limit {
+                    break;
+                }
+                let rkey = Rkey::read(&k[4..]).ok_or(StoreError::Corrupt { what: "edge", why: "short key".into() })?;
+                found.push((RecordKey { actor, coll: CollId(coll as u16), rkey }, collection.to_owned()));
+            }
+        }
+        Ok(found)
     }
 
     // ---- interning ----
@@ -797,41 +890,9 @@ impl Writer {
     /// Removes up to `limit` of a deleted account's records in one batch; `true` when none
     /// are left. Reads already hide the account, so this can run in chunks.
     pub fn delete_account_chunk(&mut self, did: &str, limit: usize) -> Result<(bool, BatchOutput)> {
-        let store = self.store.clone();
         let mut batch = self.batch();
         let Some(actor) = batch.find_actor(did)? else { return Ok((true, batch.commit()?)) };
-        let mut found: Vec<(RecordKey, String)> = Vec::new();
-        let prefix = actor.bytes();
-        for cf in ["doc", "link_fwd"] {
-            for item in store.db.prefix_iterator_cf(store.cf(cf), prefix) {
-                let (k, _) = item?;
-                if !k.starts_with(&prefix) || found.len() >= limit {
-                    break;
-                }
-                if let Some(key) = RecordKey::read(&k) {
-                    let coll = batch.interned_name(Table::Coll, key.coll.0 as u64)?;
-                    found.push((key, coll));
-                }
-            }
-        }
-        for kind in [EdgeKind::Like, EdgeKind::Repost, EdgeKind::Follow, EdgeKind::Block, EdgeKind::ListItem] {
-            let collection = match kind {
-                EdgeKind::Like => index::LIKE,
-                EdgeKind::Repost => index::REPOST,
-                EdgeKind::Follow => index::FOLLOW,
-                EdgeKind::Block => index::BLOCK,
-                EdgeKind::ListItem => index::LISTITEM,
-            };
-            let Some(coll) = batch.find_interned(Table::Coll, collection)? else { continue };
-            for item in store.db.prefix_iterator_cf(store.cf(edge_cfs(kind).0), prefix) {
-                let (k, _) = item?;
-                if !k.starts_with(&prefix) || found.len() >= limit {
-                    break;
-                }
-                let rkey = Rkey::read(&k[4..]).ok_or(StoreError::Corrupt { what: "edge", why: "short key".into() })?;
-                found.push((RecordKey { actor, coll: CollId(coll as u16), rkey }, collection.to_owned()));
-            }
-        }
+        let found = batch.account_records(actor, limit)?;
         let done = found.len() < limit;
         for (key, collection) in found {
             batch.delete_key(key, &collection)?;

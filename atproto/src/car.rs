@@ -152,6 +152,39 @@ pub fn read(bytes: &[u8], limits: CarLimits) -> Result<Car, CarError> {
     Ok(Car { roots, blocks })
 }
 
+/// Reads only the blocks named in `wanted` from a CAR in memory, checking each against its
+/// CID; other sections are framed and skipped without hashing or copying. For consumers
+/// that index records from a commit slice and leave verifying the tree to others (a relay
+/// already did, or `verify_commit` ran first). Missing blocks are simply absent.
+pub fn read_wanted(bytes: &[u8], wanted: &[Cid], limits: CarLimits) -> Result<crate::blockstore::MemoryBlockStore, CarError> {
+    use crate::blockstore::BlockSink;
+    if bytes.len() as u64 > limits.max_bytes {
+        return Err(CarError::TooLarge("size"));
+    }
+    let mut pos = 0;
+    let header_len = read_varint(bytes, &mut pos)?.ok_or(CarError::Truncated)?;
+    parse_header(take(bytes, &mut pos, header_len)?)?;
+    let mut store = crate::blockstore::MemoryBlockStore::new();
+    let mut sections = 0usize;
+    while let Some(len) = read_varint(bytes, &mut pos)? {
+        if len > limits.max_block + 64 {
+            return Err(CarError::TooLarge("block size"));
+        }
+        sections += 1;
+        if sections > limits.max_blocks {
+            return Err(CarError::TooLarge("block count"));
+        }
+        let section = take(bytes, &mut pos, len)?;
+        let mut cursor = std::io::Cursor::new(section);
+        let cid = Cid::read_bytes(&mut cursor).map_err(|e| CarError::Cid(e.to_string()))?;
+        if wanted.contains(&cid) {
+            let (cid, data) = parse_section(section)?;
+            store.put(cid, data).map_err(|e| CarError::Cid(e.to_string()))?;
+        }
+    }
+    Ok(store)
+}
+
 fn take<'a>(bytes: &'a [u8], pos: &mut usize, len: u64) -> Result<&'a [u8], CarError> {
     let end = usize::try_from(len)
         .ok()
@@ -330,6 +363,26 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn read_wanted_checks_and_keeps_only_the_named_blocks() {
+        use crate::blockstore::BlockStore;
+        let (root, blocks) = sample();
+        let bytes = write(&[root], blocks.iter().map(|(c, d)| (c, d.as_slice())));
+        let wanted = [blocks[1].0, blocks[3].0];
+        let store = read_wanted(&bytes, &wanted, CarLimits::default()).unwrap();
+        for (i, (cid, data)) in blocks.iter().enumerate() {
+            let got = store.get(cid).unwrap();
+            assert_eq!(got.as_deref(), if i == 1 || i == 3 { Some(data.as_slice()) } else { None });
+        }
+        // A wanted block whose bytes do not match its CID is an error; an unwanted one is not read.
+        let mut bad = bytes.clone();
+        let at = bad.len() - 1;
+        bad[at] ^= 1;
+        assert!(read_wanted(&bad, &[blocks[4].0], CarLimits::default()).is_err());
+        assert!(read_wanted(&bad, &[blocks[1].0], CarLimits::default()).is_ok());
+        assert!(read_wanted(&bytes[..bytes.len() - 2], &wanted, CarLimits::default()).is_err());
     }
 
     #[tokio::test]

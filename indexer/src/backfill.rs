@@ -136,24 +136,29 @@ impl Backfiller {
     }
 
     /// Runs the DIDs sent on `rx` (and those left in the store's queue), a few at a time.
+    /// The fetches belong to this task: aborting it aborts them (so shutdown never waits on
+    /// a slow PDS, and no sender of the ingest channel outlives it).
     pub async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<String>, backlog: Vec<String>) {
         let limit = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut fetches = tokio::task::JoinSet::new();
         let mut pending = backlog.into_iter();
         loop {
+            while fetches.try_join_next().is_some() {}
             let did = match pending.next() {
                 Some(d) => d,
                 None => match rx.recv().await {
                     Some(d) => d,
-                    None => return,
+                    None => break,
                 },
             };
-            let Ok(permit) = limit.clone().acquire_owned().await else { return };
+            let Ok(permit) = limit.clone().acquire_owned().await else { break };
             let me = self.clone();
-            tokio::spawn(async move {
+            fetches.spawn(async move {
                 let _permit = permit;
                 me.one(did).await;
             });
         }
+        while fetches.join_next().await.is_some() {}
     }
 }
 

@@ -220,8 +220,11 @@ pub fn apply_batch(writer: &mut Writer, inputs: &[Input], sources: &[String]) ->
                 match frame.as_ref() {
                     SubscribeReposFrame::Commit(ev) => {
                         lag(label, &ev.time);
-                        let blocks = match atproto::car::read(&ev.blocks, CarLimits::firehose()) {
-                            Ok(car) => car.into_store(),
+                        // Only the record blocks are read (and checked against their CIDs);
+                        // the tree is the relay's to verify, or `--verify`'s.
+                        let wanted: Vec<atproto::Cid> = ev.ops.iter().filter_map(|op| op.cid).collect();
+                        let blocks = match atproto::car::read_wanted(&ev.blocks, &wanted, CarLimits::firehose()) {
+                            Ok(store) => store,
                             Err(e) => {
                                 tracing::warn!(repo = %ev.repo, error = %e, "commit blocks do not read; event skipped");
                                 metrics::counter!("indexer_events_rejected_total", "reason" => "bad_car").increment(1);

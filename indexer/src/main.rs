@@ -23,6 +23,10 @@ struct Cli {
 enum Command {
     /// Index one or more firehoses and serve reads.
     Serve(ServeArgs),
+    /// Backfill every repository the --backfill-from hosts list, with the firehoses running so
+    /// the store joins the live stream without a gap, and exit when all are in (a progress
+    /// bar shows how far). Takes the same flags as serve, and serves reads meanwhile.
+    Backfill(ServeArgs),
     /// Records by collection, bytes per column family, bytes per edge and per record.
     Stats(StatsArgs),
     /// Ingest a frame file at full speed (RocksDB and Tantivy both written) and print the
@@ -106,6 +110,37 @@ fn parse_override(s: &str) -> Result<(String, SocketAddr), String> {
     Ok((name.to_owned(), addr.parse().map_err(|e| format!("{addr}: {e}"))?))
 }
 
+async fn serve(a: ServeArgs, until_backfilled: bool) -> anyhow::Result<()> {
+    logging();
+    telemetry::metrics_handle();
+    let public_url = a.public_url.unwrap_or_else(|| format!("http://{}", a.listen));
+    let host = url::Url::parse(&public_url).context("--public-url")?;
+    let did = match a.did {
+        Some(d) => d,
+        None => {
+            let authority = match host.port() {
+                Some(p) => format!("{}%3A{p}", host.host_str().unwrap_or_default()),
+                None => host.host_str().unwrap_or_default().to_owned(),
+            };
+            format!("did:web:{authority}")
+        }
+    };
+    indexer::serve::serve(indexer::serve::ServeConfig {
+        data: a.data.data,
+        listen: a.listen,
+        sources: a.firehose,
+        verify: a.verify,
+        plc_url: a.plc_url,
+        service_did: did,
+        public_url,
+        insecure_loopback: a.insecure_loopback,
+        host_overrides: a.host_overrides.into_iter().collect::<HashMap<_, _>>(),
+        backfill_from: a.backfill_from,
+        until_backfilled,
+    })
+    .await
+}
+
 fn logging() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
@@ -117,34 +152,12 @@ fn logging() {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(a) => {
-            logging();
-            telemetry::metrics_handle();
-            let public_url = a.public_url.unwrap_or_else(|| format!("http://{}", a.listen));
-            let host = url::Url::parse(&public_url).context("--public-url")?;
-            let did = match a.did {
-                Some(d) => d,
-                None => {
-                    let authority = match host.port() {
-                        Some(p) => format!("{}%3A{p}", host.host_str().unwrap_or_default()),
-                        None => host.host_str().unwrap_or_default().to_owned(),
-                    };
-                    format!("did:web:{authority}")
-                }
-            };
-            indexer::serve::serve(indexer::serve::ServeConfig {
-                data: a.data.data,
-                listen: a.listen,
-                sources: a.firehose,
-                verify: a.verify,
-                plc_url: a.plc_url,
-                service_did: did,
-                public_url,
-                insecure_loopback: a.insecure_loopback,
-                host_overrides: a.host_overrides.into_iter().collect::<HashMap<_, _>>(),
-                backfill_from: a.backfill_from,
-            })
-            .await
+        Command::Serve(a) => serve(a, false).await,
+        Command::Backfill(a) => {
+            if a.backfill_from.is_empty() {
+                anyhow::bail!("backfill needs at least one --backfill-from HOST");
+            }
+            serve(a, true).await
         }
         Command::Stats(a) => {
             let (store, _) = indexer::serve::open(&a.data.data)?;

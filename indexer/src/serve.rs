@@ -34,6 +34,8 @@ pub struct ServeConfig {
     pub host_overrides: HashMap<String, SocketAddr>,
     /// Hosts whose `listRepos` are backfilled (`getRepo` of each) while the firehoses run.
     pub backfill_from: Vec<String>,
+    /// `indexer backfill`: show progress and stop once every listed repository is in.
+    pub until_backfilled: bool,
 }
 
 /// The opened store and search index under a data folder.
@@ -70,28 +72,68 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let http = plc::resolver::guard::guarded_client(config.insecure_loopback, std::time::Duration::from_secs(120)).context("building the HTTP client")?;
     let backfiller = Arc::new(Backfiller { http, resolver: resolver.clone(), tx: tx.clone() });
     tasks.push(tokio::spawn(backfiller.clone().run(backfill_rx, store.backfill_backlog()?)));
+    let listing_done = Arc::new(tokio::sync::Semaphore::new(0));
+    let listed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     for host in config.backfill_from.clone() {
         let (store, backfiller, backfill_tx) = (store.clone(), backfiller.clone(), backfill_tx.clone());
+        let (listing_done, listed) = (listing_done.clone(), listed.clone());
         tasks.push(tokio::spawn(async move {
             match backfiller.list_repos(&host).await {
                 Ok(dids) => {
                     tracing::info!(host, repos = dids.len(), "backfilling");
                     metrics::gauge!("indexer_backfill_listed").increment(dids.len() as f64);
-                    if let Err(e) = store.enqueue_backfill(&dids) {
-                        tracing::error!(error = %e, "queueing the backfill failed");
-                        return;
-                    }
-                    for did in dids {
-                        if backfill_tx.send(did).await.is_err() {
-                            return;
+                    listed.fetch_add(dids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    match store.enqueue_backfill(&dids) {
+                        Ok(()) => {
+                            for did in dids {
+                                if backfill_tx.send(did).await.is_err() {
+                                    break;
+                                }
+                            }
                         }
+                        Err(e) => tracing::error!(error = %e, "queueing the backfill failed"),
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "listing repositories failed"),
             }
+            listing_done.add_permits(1);
         }));
     }
     drop(backfill_tx);
+    // Only the tasks may hold the ingest channel's senders: the writer stops when they go.
+    drop(backfiller);
+    let hosts = config.backfill_from.len() as u32;
+    let done = {
+        let store = store.clone();
+        let until = config.until_backfilled;
+        async move {
+            if !until {
+                return std::future::pending().await;
+            }
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("backfill {bar:40} {pos}/{len} repositories {per_sec} eta {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let listing = listing_done.acquire_many(hosts);
+            tokio::pin!(listing);
+            let mut listed_all = false;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                if !listed_all {
+                    listed_all = futures::poll!(&mut listing).is_ready();
+                }
+                let total = listed.load(std::sync::atomic::Ordering::Relaxed);
+                let left = store.backfill_backlog().map(|b| b.len() as u64).unwrap_or(total);
+                bar.set_length(total);
+                bar.set_position(total.saturating_sub(left));
+                if listed_all && left == 0 {
+                    bar.finish_and_clear();
+                    eprintln!("backfilled {total} repositories");
+                    return;
+                }
+            }
+        }
+    };
     let verifier = config.verify.then(|| Arc::new(Verifier { resolver: resolver.clone() }));
     for (i, source) in sources.into_iter().enumerate() {
         let cursor = store.cursor(&source.name)?;
@@ -108,7 +150,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, did = %config.service_did, "indexer listening");
     let app = api::router(state).into_make_service_with_connect_info::<telemetry::net::PeerAddr>();
-    axum::serve(telemetry::net::CountingListener::new(listener, "indexer"), app).with_graceful_shutdown(shutdown_signal()).await?;
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = done => {}
+        }
+    };
+    axum::serve(telemetry::net::CountingListener::new(listener, "indexer"), app).with_graceful_shutdown(stop).await?;
 
     tracing::info!("stopping: draining the writer and committing search");
     for t in &tasks {

@@ -272,6 +272,13 @@ async fn three_accounts_read_back_what_they_wrote_through_the_pds() {
     assert_eq!(doc["service"][0]["id"], "#bsky_appview");
     let resp = n.http.get(format!("{direct}/xrpc/app.bsky.feed.getFeed")).send().await.unwrap();
     assert_eq!(resp.status(), 501);
+    let metrics = n.http.get(format!("{direct}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("indexer_records_total") && metrics.contains("indexer_store_bytes"), "{metrics}");
+
+    // SIGTERM stops it cleanly and promptly (the writer drains, search commits).
+    let mut n = n;
+    let status = n.indexer.process.stop(Duration::from_secs(10)).await;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}: {}", std::fs::read_to_string(&n.log).unwrap_or_default());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,4 +422,27 @@ async fn a_backfill_joined_to_the_live_stream_gives_the_same_state_as_live_only(
         }
         assert!(last.is_null(), "the backfilled indexer differs: {last:#}");
     }
+
+    // `indexer backfill` does the same in the foreground and exits when every listed
+    // repository is in; `stats` then counts every record, by collection.
+    let data = n.data.with_file_name("indexer-c");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_indexer"))
+        .args(["backfill", "--listen", &format!("127.0.0.1:{}", testbed::free_port()), "--plc-url", &n.plc_url, "--insecure-loopback"])
+        .args(["--firehose", &n.pds.url(), "--backfill-from", &n.pds.url(), "--data"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out).await.expect("backfill finishes").unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stats = std::process::Command::new(env!("CARGO_BIN_EXE_indexer")).args(["stats", "--json", "--data"]).arg(&data).output().unwrap();
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let by: std::collections::BTreeMap<String, i64> =
+        stats["collections"].as_array().unwrap().iter().map(|c| (c["collection"].as_str().unwrap().to_owned(), c["records"].as_i64().unwrap())).collect();
+    // 3 accounts × 20 rounds: a post and a like each; a follow each in round 0; a repost
+    // each in rounds 1, 4, 7, 10, 13, 16 and 19.
+    for (coll, want) in [("app.bsky.feed.post", 60), ("app.bsky.feed.like", 60), ("app.bsky.graph.follow", 3), ("app.bsky.feed.repost", 21)] {
+        assert_eq!(by.get(coll).copied(), Some(want), "{coll}: {stats:#}");
+    }
+    assert_eq!(stats["records"], 144);
 }

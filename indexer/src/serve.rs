@@ -197,9 +197,7 @@ pub struct IngestReport {
 /// and the shared corpus holds) at full speed through the same writer and search threads as
 /// `serve`, and reports the rate.
 pub fn ingest_file(data: &std::path::Path, file: &std::path::Path) -> anyhow::Result<IngestReport> {
-    let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let raw = if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) { zstd::decode_all(&raw[..]).context("zstd")? } else { raw };
-    let frames = atproto::firehose::frame_file::split(&raw).context("splitting frames")?;
+    let frames = FrameReader::open(file)?;
     let (store, search) = open(data)?;
     let before: i64 = store.collection_counts()?.iter().map(|(_, n, _)| n).sum();
     let (tx, rx) = mpsc::channel::<Input>(ingest::CHANNEL);
@@ -214,12 +212,13 @@ pub fn ingest_file(data: &std::path::Path, file: &std::path::Path) -> anyhow::Re
         let (search, store) = (search.clone(), store.clone());
         std::thread::spawn(move || ingest::search_loop(search, store, search_rx))
     };
-    let progress = indicatif::ProgressBar::new(frames.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames {per_sec} eta {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let progress = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} frames {per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     let mut n = 0u64;
-    for f in &frames {
-        match atproto::firehose::SubscribeReposFrame::decode(f) {
+    for f in frames {
+        let f = f?;
+        match atproto::firehose::SubscribeReposFrame::decode(&f) {
             Ok(frame) => {
                 if tx.blocking_send(Input::Frame { source: 0, frame: Box::new(frame) }).is_err() {
                     break;
@@ -238,4 +237,41 @@ pub fn ingest_file(data: &std::path::Path, file: &std::path::Path) -> anyhow::Re
     progress.finish_and_clear();
     let records: i64 = store.collection_counts()?.iter().map(|(_, n, _)| n).sum::<i64>() - before;
     Ok(IngestReport { frames: n, records, seconds, records_per_second: records as f64 / seconds.max(1e-9), searchable_seconds })
+}
+
+/// The frames of a frame file, one at a time (so memory stays flat however long the file).
+struct FrameReader {
+    inner: Box<dyn std::io::Read>,
+    path: std::path::PathBuf,
+}
+
+impl FrameReader {
+    fn open(path: &std::path::Path) -> anyhow::Result<FrameReader> {
+        use std::io::{BufRead, BufReader};
+        let mut file = BufReader::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?);
+        let zstd = file.fill_buf()?.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        let inner: Box<dyn std::io::Read> = if zstd { Box::new(zstd::stream::read::Decoder::with_buffer(file)?) } else { Box::new(file) };
+        Ok(FrameReader { inner, path: path.to_owned() })
+    }
+}
+
+impl Iterator for FrameReader {
+    type Item = anyhow::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::io::Read;
+        let mut len = [0u8; 4];
+        match self.inner.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+            Err(e) => return Some(Err(anyhow::anyhow!("{}: {e}", self.path.display()))),
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        // The relay's largest frame is about 5 MB; a length beyond this is a broken file.
+        if len > 16 << 20 {
+            return Some(Err(anyhow::anyhow!("{}: a frame claims {len} bytes", self.path.display())));
+        }
+        let mut frame = vec![0; len];
+        Some(self.inner.read_exact(&mut frame).map(|()| frame).map_err(|e| anyhow::anyhow!("{}: truncated frame: {e}", self.path.display())))
+    }
 }

@@ -115,3 +115,35 @@ fn the_query_layer_and_backlinks_answer_from_the_corpus() {
     let profile = q.profile(Viewer(None), post["did"].as_str().unwrap()).unwrap();
     assert!(profile.posts_count >= 1);
 }
+
+#[test]
+fn indexer_ingest_streams_a_frame_file_and_stats_counts_it() {
+    let Some((_, expected)) = corpus() else { return };
+    let file = atproto::fixtures::shared_path(CORPUS).unwrap().join("frames.bin.zst");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_indexer");
+    let out = std::process::Command::new(bin).args(["ingest", "--json", "--data"]).arg(dir.path()).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = expected_counts(&expected);
+    assert_eq!(report["frames"], 150);
+    assert_eq!(report["records"], want.values().sum::<i64>());
+    let out = std::process::Command::new(bin).args(["stats", "--json", "--compact", "--data"]).arg(dir.path()).output().unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: BTreeMap<String, i64> = stats["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["records"] != 0)
+        .map(|c| (c["collection"].as_str().unwrap().to_owned(), c["records"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(stats["bytes_per_record"].as_f64().unwrap() > 0.0 && stats["search_backlog"] == 0, "{stats:#}");
+    // A truncated file is an error with the file's name, not a panic.
+    let raw = zstd::decode_all(std::fs::File::open(&file).unwrap()).unwrap();
+    let cut = dir.path().join("cut.bin");
+    std::fs::write(&cut, &raw[..raw.len() - 10]).unwrap();
+    let out = std::process::Command::new(bin).args(["ingest", "--data"]).arg(dir.path().join("second")).arg(&cut).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("truncated frame"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -38,7 +38,7 @@ impl ServiceAuth {
             Err(ServiceAuthError::Expired) => Err(XrpcError::auth_required_named("JwtExpired", "the token has expired")),
             Err(ServiceAuthError::BadSignature) => {
                 // The key may have rotated: check once more against a fresh document.
-                resolver_refresh(&self.resolver, &did).await;
+                let _ = self.resolver.refresh(&did).await;
                 let key = self.resolver.signing_key(&did).await.map_err(|e| XrpcError::auth_required_named("BadJwtIssuer", e.to_string()))?;
                 service_auth::verify(token, &key, &self.service_did, Some(nsid), now)
                     .map(|_| Some(did))
@@ -47,8 +47,4 @@ impl ServiceAuth {
             Err(e) => Err(XrpcError::auth_required_named("BadJwt", e.to_string())),
         }
     }
-}
-
-async fn resolver_refresh(resolver: &plc::Resolver, did: &str) {
-    let _ = resolver.refresh(did).await;
 }

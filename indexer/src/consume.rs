@@ -74,7 +74,7 @@ impl Verifier {
         let SubscribeReposFrame::Commit(ev) = frame else { return Ok(true) };
         let key = match self.resolver.signing_key(&ev.repo).await {
             Ok(k) => k,
-            Err(e) if definitive(&e) => {
+            Err(e) if e.is_definitive() => {
                 metrics::counter!("indexer_events_rejected_total", "reason" => "no_key").increment(1);
                 return Ok(false);
             }
@@ -91,17 +91,6 @@ impl Verifier {
             }
             Err(_) => Ok(false),
         }
-    }
-}
-
-/// Whether a resolution error is the identity's own answer rather than an outage.
-pub fn definitive(e: &plc::ResolveError) -> bool {
-    use plc::{ClientError as C, ResolveError as E};
-    let transient_status = |s: u16| s >= 500 || s == 429 || s == 408;
-    match e {
-        E::Http(_) | E::Plc(C::Http(_) | C::Body(_) | C::TooLarge) => false,
-        E::Status(s) | E::Plc(C::Status { status: s, .. }) => !transient_status(*s),
-        _ => true,
     }
 }
 

@@ -171,13 +171,13 @@ fn retry<T>(what: &str, mut f: impl FnMut() -> Result<T, StoreError>) -> T {
 
 fn deliver(out: BatchOutput, to: &Outlets) {
     for (collection, n) in &out.created {
-        metrics::counter!("indexer_records_total", "collection" => collection.clone(), "action" => "create").increment(*n);
+        metrics::counter!("indexer_records_total", "collection" => *collection, "action" => "create").increment(*n);
     }
     for (collection, n) in &out.deleted {
-        metrics::counter!("indexer_records_total", "collection" => collection.clone(), "action" => "delete").increment(*n);
+        metrics::counter!("indexer_records_total", "collection" => *collection, "action" => "delete").increment(*n);
     }
     for (collection, n) in &out.invalid {
-        metrics::counter!("indexer_records_invalid_total", "collection" => collection.clone()).increment(*n);
+        metrics::counter!("indexer_records_invalid_total", "collection" => *collection).increment(*n);
     }
     if !out.search.is_empty() {
         // Blocks when search is behind: backpressure, by design. If the search thread is
@@ -345,28 +345,11 @@ pub async fn identity_loop(store: Arc<Store>, resolver: Arc<plc::Resolver>, mut 
             tokio::spawn(async move {
                 let _permit = permit;
                 let Ok(Some(row)) = store.actor(actor) else { return };
-                if let Some(handle) = check_handle(&resolver, &row.did).await {
-                    let _ = tx.send(Input::Handle { actor, handle }).await;
+                // An outage leaves the actor queued for the next sweep.
+                if let Ok(handle) = resolver.verified_handle(&row.did).await {
+                    let _ = tx.send(Input::Handle { actor, handle: handle.map(|h| h.as_str().to_owned()) }).await;
                 }
             });
         }
-    }
-}
-
-/// `Some(Some(h))` verified, `Some(None)` definitively no valid handle, `None` try later.
-async fn check_handle(resolver: &plc::Resolver, did: &str) -> Option<Option<String>> {
-    resolver.invalidate(did);
-    let doc = match resolver.resolve(did).await {
-        Ok(d) => d,
-        Err(e) if crate::consume::definitive(&e) => return Some(None),
-        Err(_) => return None,
-    };
-    let Some(handle) = doc.handle().map(str::to_owned) else { return Some(None) };
-    resolver.invalidate_handle(&handle);
-    match resolver.resolve_handle(&handle).await {
-        Ok(back) if back.as_str() == did => Some(Some(handle.to_ascii_lowercase())),
-        Ok(_) => Some(None),
-        Err(e) if crate::consume::definitive(&e) => Some(None),
-        Err(_) => None,
     }
 }

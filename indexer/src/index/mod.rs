@@ -95,7 +95,7 @@ pub struct Indexed {
 
 /// Indexes a record of `collection` from its DAG-CBOR.
 pub fn record(collection: &str, cbor: &[u8]) -> Result<Indexed, IndexError> {
-    let value = atproto::cbor::decode_value(cbor).map_err(|e| IndexError::Invalid { collection: known(collection), why: e.to_string() })?;
+    let value = atproto::cbor::decode_value(cbor).map_err(|e| IndexError::Invalid { collection: typed_collection(collection).unwrap_or("(other)"), why: e.to_string() })?;
     let facts = facts_of(collection, &value)?;
     Ok(Indexed { facts, links: links::extract(&value) })
 }
@@ -105,12 +105,10 @@ pub fn facts(collection: &str, cbor: &[u8]) -> Result<Facts, IndexError> {
     record(collection, cbor).map(|r| r.facts)
 }
 
-/// The collection's name as a static string, for error counts by collection.
-fn known(collection: &str) -> &'static str {
-    [PROFILE, POST, LIKE, REPOST, GENERATOR, THREADGATE, FOLLOW, BLOCK, LIST, LISTITEM]
-        .into_iter()
-        .find(|c| *c == collection)
-        .unwrap_or("(other)")
+/// The collection's name as a static string when it is one with typed indexes (for errors
+/// and metric labels, whose values must be bounded).
+pub fn typed_collection(collection: &str) -> Option<&'static str> {
+    [PROFILE, POST, LIKE, REPOST, GENERATOR, THREADGATE, FOLLOW, BLOCK, LIST, LISTITEM].into_iter().find(|c| *c == collection)
 }
 
 fn facts_of(collection: &str, value: &Ipld) -> Result<Facts, IndexError> {

@@ -44,6 +44,10 @@ impl Query {
 
     pub fn profile_basic(&self, viewer: Viewer, actor: ActorId, row: &ActorRow) -> Result<ProfileViewBasic> {
         let (display_name, _, _) = self.profile_fields(actor)?;
+        self.basic_with(viewer, actor, row, display_name)
+    }
+
+    fn basic_with(&self, viewer: Viewer, actor: ActorId, row: &ActorRow, display_name: Option<String>) -> Result<ProfileViewBasic> {
         Ok(ProfileViewBasic {
             did: row.did.clone(),
             handle: row.handle.clone().unwrap_or_else(|| INVALID_HANDLE.into()),
@@ -57,14 +61,7 @@ impl Query {
     pub fn profile_view(&self, viewer: Viewer, actor: ActorId, row: &ActorRow) -> Result<ProfileView> {
         let (display_name, description, indexed) = self.profile_fields(actor)?;
         Ok(ProfileView {
-            basic: ProfileViewBasic {
-                did: row.did.clone(),
-                handle: row.handle.clone().unwrap_or_else(|| INVALID_HANDLE.into()),
-                display_name,
-                viewer: self.actor_viewer(viewer, actor, &row.did)?,
-                labels: Vec::new(),
-                created_at: None,
-            },
+            basic: self.basic_with(viewer, actor, row, display_name)?,
             description,
             indexed_at: indexed.map(micros_to_rfc3339),
         })

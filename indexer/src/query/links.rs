@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{hex_cursor, parse_hex_cursor, Page, Query, QueryError, Result};
+use super::{Page, Query, QueryError, Result};
 use crate::store::keys::cat;
 use crate::store::{ActorId, RecordId, RecordKey, Rkey};
 
@@ -58,33 +58,15 @@ impl Query {
             return Ok((Page { items: Vec::new(), cursor: None }, 0));
         };
         let total = self.store.scan(cf, &prefix, None, false, usize::MAX)?.items.len() as u64;
-        let after = cursor.map(parse_hex_cursor).transpose()?;
-        let mut items = Vec::new();
-        let mut after_key = after;
-        let mut next = None;
-        loop {
-            let page = self.store.scan(cf, &prefix, after_key.as_deref(), false, limit)?;
-            for (k, v) in &page.items {
-                next = Some(k.clone());
-                let Some(key) = source.record(self, &k[prefix.len()..], v, collection)? else { continue };
-                if !filter.is_empty() && !filter.contains(&key.actor) {
-                    continue;
-                }
-                let Some(row) = self.visible(key.actor)? else { continue };
-                items.push(LinkingRecord { did: row.did, collection: collection.to_owned(), rkey: self.store.rkey_string(key.rkey)? });
-                if items.len() == limit {
-                    break;
-                }
+        let page = self.kept_page(cf, &prefix, cursor, false, limit, usize::MAX, |k, v| {
+            let Some(key) = source.record(self, &k[prefix.len()..], v, collection)? else { return Ok(None) };
+            if !filter.is_empty() && !filter.contains(&key.actor) {
+                return Ok(None);
             }
-            if items.len() == limit || page.next.is_none() {
-                if page.next.is_none() && items.len() < limit {
-                    next = None;
-                }
-                break;
-            }
-            after_key = page.next;
-        }
-        Ok((Page { items, cursor: next.map(|k| hex_cursor(&k)) }, total))
+            let Some(row) = self.visible(key.actor)? else { return Ok(None) };
+            Ok(Some(LinkingRecord { did: row.did, collection: collection.to_owned(), rkey: self.store.rkey_string(key.rkey)? }))
+        })?;
+        Ok((page, total))
     }
 
     /// `/links/count`.

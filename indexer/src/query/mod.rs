@@ -129,6 +129,41 @@ impl Query {
         Ok(self.store.record_id(key)?.map(|id| (key, id)))
     }
 
+    /// One page of `limit` items from `cf` under `prefix` after `cursor`, reading on while
+    /// `keep` skips entries (hidden, filtered), for at most `max_reads` scans; the cursor is
+    /// the last entry examined, so the next page starts where this one stopped.
+    pub(crate) fn kept_page<T>(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        cursor: Option<&str>,
+        reverse: bool,
+        limit: usize,
+        max_reads: usize,
+        mut keep: impl FnMut(&[u8], &[u8]) -> Result<Option<T>>,
+    ) -> Result<Page<T>> {
+        let mut after = cursor.map(parse_hex_cursor).transpose()?;
+        let mut items = Vec::new();
+        let mut last = None;
+        for _ in 0..max_reads {
+            let page = self.store.scan(cf, prefix, after.as_deref(), reverse, limit)?;
+            for (k, v) in &page.items {
+                last = Some(k.clone());
+                if let Some(item) = keep(k, v)? {
+                    items.push(item);
+                    if items.len() == limit {
+                        return Ok(Page { items, cursor: last.map(|k| hex_cursor(&k)) });
+                    }
+                }
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(Page { items, cursor: None }),
+            }
+        }
+        Ok(Page { items, cursor: last.map(|k| hex_cursor(&k)) })
+    }
+
     pub(crate) fn actor_edges(&self, fwd_cf: &str, actor: ActorId, cursor: Option<&str>, limit: usize) -> Result<(Vec<(Rkey, Vec<u8>)>, Option<String>)> {
         let after = cursor.map(parse_hex_cursor).transpose()?;
         let page = self.store.scan(fwd_cf, &actor.bytes(), after.as_deref(), true, limit)?;

@@ -2,7 +2,7 @@
 //! first (by the TID time of the record that caused them), and the read marker.
 
 use super::views::Notification;
-use super::{hex_cursor, micros_to_rfc3339, parse_hex_cursor, Page, Query, QueryError, Result, Viewer};
+use super::{micros_to_rfc3339, Page, Query, QueryError, Result, Viewer};
 use crate::store::rows::{self, NotifRow};
 use crate::store::write::Reason;
 use crate::store::{ActorId, RecordId, RecordKey, Rkey};
@@ -16,32 +16,10 @@ impl Query {
     /// `listNotifications`.
     pub fn notifications(&self, viewer: ActorId, reasons: &[String], cursor: Option<&str>, limit: usize) -> Result<(Page<Notification>, u64)> {
         let seen = self.seen_at(viewer)?;
-        let mut after = cursor.map(parse_hex_cursor).transpose()?;
-        let mut items = Vec::new();
-        let mut next = None;
-        // Filtered-out and hidden entries are skipped, so read pages until `limit` are kept.
-        for _ in 0..20 {
-            let page = self.store.scan("notif", &viewer.bytes(), after.as_deref(), true, limit)?;
-            for (k, v) in &page.items {
-                next = Some(k.clone());
-                if let Some(n) = self.notification(viewer, k, v, seen)? {
-                    if reasons.is_empty() || reasons.iter().any(|r| r == n.reason) {
-                        items.push(n);
-                        if items.len() == limit {
-                            break;
-                        }
-                    }
-                }
-            }
-            if items.len() == limit || page.next.is_none() {
-                if page.next.is_none() && items.len() < limit {
-                    next = None;
-                }
-                break;
-            }
-            after = page.next;
-        }
-        Ok((Page { items, cursor: next.map(|k| hex_cursor(&k)) }, seen))
+        let page = self.kept_page("notif", &viewer.bytes(), cursor, true, limit, 20, |k, v| {
+            Ok(self.notification(viewer, k, v, seen)?.filter(|n| reasons.is_empty() || reasons.iter().any(|r| r == n.reason)))
+        })?;
+        Ok((page, seen))
     }
 
     fn notification(&self, viewer: ActorId, key: &[u8], value: &[u8], seen: u64) -> Result<Option<Notification>> {

@@ -1,5 +1,6 @@
 //! Search: one Tantivy index in process, beside the RocksDB store. Posts are indexed by text,
-//! author, the author replied to, langs, tags, mentions, links, domains and created time;
+//! author, the author replied to, langs, tags, mentions, links, domains and created time (the
+//! record key's TID time, as feeds sort);
 //! actors by handle, display name and description (and their prefixes, for typeahead).
 //!
 //! The store decides what is indexed: every change that affects search is written to its
@@ -146,13 +147,19 @@ impl Search {
         let Ok(Facts::Post(post)) = crate::index::facts(crate::index::POST, &row.cbor) else { return Ok(None) };
         let Some(author) = store.actor(key.actor)? else { return Ok(None) };
         let reply_to = post.reply_parent.as_deref().and_then(|p| crate::store::write::split_uri(p)).map(|(did, _, _)| did);
-        Ok(Some(self.post_fields(uri, &author.did, reply_to.as_deref(), &post, row.indexed_at)))
+        // Posts sort as feeds do, by their record key's TID time (unique to the microsecond,
+        // where `createdAt` often ties at the millisecond); `createdAt` for other keys.
+        let time = match key.rkey.tid() {
+            Some(_) => key.rkey.micros() as i64,
+            None => post.created_micros.unwrap_or(row.indexed_at as i64),
+        };
+        Ok(Some(self.post_fields(uri, &author.did, reply_to.as_deref(), &post, time)))
     }
 
-    fn post_fields(&self, uri: &str, author: &str, reply_to: Option<&str>, post: &PostFacts, indexed_at: u64) -> TantivyDocument {
+    fn post_fields(&self, uri: &str, author: &str, reply_to: Option<&str>, post: &PostFacts, time: i64) -> TantivyDocument {
         let f = self.f;
         let mut d = doc!(f.kind => POST, f.uri => uri, f.author => author, f.text => post.text.as_str(),
-            f.created => post.created_micros.unwrap_or(indexed_at as i64));
+            f.created => time);
         if let Some(r) = reply_to {
             d.add_text(f.reply_to, r);
         }

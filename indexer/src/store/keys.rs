@@ -58,6 +58,13 @@ impl Rkey {
     pub fn read(b: &[u8]) -> Option<Rkey> {
         Some(Rkey(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)))
     }
+    /// The key of a canonical TID string (one that prints back the same), stored as its
+    /// value; `None` for any other key, which must be interned.
+    pub fn from_tid_str(rkey: &str) -> Option<Rkey> {
+        let tid = rkey.parse::<atproto::syntax::Tid>().ok()?;
+        (atproto::syntax::Tid::from_u64(tid.to_u64()).as_str() == rkey).then(|| Rkey(tid.to_u64()))
+    }
+
     /// The TID value, when this key is a TID.
     pub fn tid(self) -> Option<u64> {
         (self.0 & INTERNED_RKEY == 0).then_some(self.0)

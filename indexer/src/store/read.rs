@@ -67,10 +67,8 @@ impl Store {
     }
 
     pub fn rkey(&self, rkey: &str) -> Result<Option<Rkey>> {
-        if let Ok(tid) = rkey.parse::<Tid>() {
-            if Tid::from_u64(tid.to_u64()).as_str() == rkey {
-                return Ok(Some(Rkey(tid.to_u64())));
-            }
+        if let Some(r) = Rkey::from_tid_str(rkey) {
+            return Ok(Some(r));
         }
         Ok(self.interned(Table::Rkey, rkey)?.map(|id| Rkey(INTERNED_RKEY | id)))
     }

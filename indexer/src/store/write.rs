@@ -246,9 +246,9 @@ pub struct BatchOutput {
     /// Actors whose handles need checking.
     pub identity: Vec<ActorId>,
     /// Records created and deleted, by collection.
-    pub created: HashMap<String, u64>,
-    pub deleted: HashMap<String, u64>,
-    pub invalid: HashMap<String, u64>,
+    pub created: HashMap<&'static str, u64>,
+    pub deleted: HashMap<&'static str, u64>,
+    pub invalid: HashMap<&'static str, u64>,
     /// DIDs queued for a backfill.
     pub backfill: Vec<String>,
 }
@@ -257,7 +257,8 @@ pub struct BatchOutput {
 pub struct Batch<'w> {
     w: &'w mut Writer,
     wb: WriteBatch,
-    overlay: HashMap<(&'static str, Vec<u8>), Option<Vec<u8>>>,
+    /// Per column family: key → the batch's value (`None`: deleted in this batch).
+    overlay: HashMap<&'static str, HashMap<Vec<u8>, Option<Vec<u8>>>>,
     next: Counters,
     new_interned: Vec<((Table, String), u64)>,
     new_actors: Vec<(String, ActorId)>,
@@ -274,20 +275,25 @@ impl<'w> Batch<'w> {
     }
 
     pub(crate) fn get(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(v) = self.overlay.get(&(cf, key.to_vec())) {
+        if let Some(v) = self.overlay.get(cf).and_then(|m| m.get(key)) {
             return Ok(v.clone());
         }
         Ok(self.store().db.get_cf(self.store().cf(cf), key)?)
     }
 
+    /// Whether this batch wrote `key` (so it must not be cached before it commits).
+    fn in_overlay(&self, cf: &str, key: &[u8]) -> bool {
+        self.overlay.get(cf).is_some_and(|m| m.contains_key(key))
+    }
+
     pub(crate) fn put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
         self.wb.put_cf(self.w.store.cf(cf), key, value);
-        self.overlay.insert((cf, key.to_vec()), Some(value.to_vec()));
+        self.overlay.entry(cf).or_default().insert(key.to_vec(), Some(value.to_vec()));
     }
 
     pub(crate) fn delete(&mut self, cf: &'static str, key: &[u8]) {
         self.wb.delete_cf(self.w.store.cf(cf), key);
-        self.overlay.insert((cf, key.to_vec()), None);
+        self.overlay.entry(cf).or_default().insert(key.to_vec(), None);
     }
 
     fn add_count(&mut self, kind: u8, id: &[u8], delta: i64) {
@@ -405,7 +411,7 @@ impl<'w> Batch<'w> {
         }
         let found = self.get("did", did.as_bytes())?.and_then(|v| ActorId::read(&v));
         if let Some(id) = found {
-            if !self.overlay.contains_key(&("did", did.as_bytes().to_vec())) {
+            if !self.in_overlay("did", did.as_bytes()) {
                 self.w.actors.insert(did.to_owned(), id);
             }
         }
@@ -435,7 +441,7 @@ impl<'w> Batch<'w> {
         }
         let key = intern_key(table, name);
         let found = self.get("intern", &key)?.and_then(|v| v.as_slice().try_into().ok().map(u64::from_be_bytes));
-        if let (Some(id), false) = (found, self.overlay.contains_key(&("intern", key))) {
+        if let (Some(id), false) = (found, self.in_overlay("intern", &key)) {
             self.w.interned.insert(cache_key, id);
         }
         Ok(found)
@@ -446,20 +452,15 @@ impl<'w> Batch<'w> {
     }
 
     pub fn rkey(&mut self, rkey: &str) -> Result<Rkey> {
-        if let Ok(tid) = rkey.parse::<Tid>() {
-            // Only a canonical TID string is stored as its value (it must print back the same).
-            if Tid::from_u64(tid.to_u64()).as_str() == rkey {
-                return Ok(Rkey(tid.to_u64()));
-            }
+        if let Some(r) = Rkey::from_tid_str(rkey) {
+            return Ok(r);
         }
         Ok(Rkey(INTERNED_RKEY | self.intern(Table::Rkey, rkey)?))
     }
 
     fn find_rkey(&self, rkey: &str) -> Result<Option<Rkey>> {
-        if let Ok(tid) = rkey.parse::<Tid>() {
-            if Tid::from_u64(tid.to_u64()).as_str() == rkey {
-                return Ok(Some(Rkey(tid.to_u64())));
-            }
+        if let Some(r) = Rkey::from_tid_str(rkey) {
+            return Ok(Some(r));
         }
         Ok(self.find_interned(Table::Rkey, rkey)?.map(|id| Rkey(INTERNED_RKEY | id)))
     }
@@ -927,10 +928,6 @@ pub fn split_uri(uri: &str) -> Option<(String, String, String)> {
 }
 
 /// The collection as a metric label: app.bsky's typed ones by name, the rest as `other`.
-pub fn metric_collection(collection: &str) -> String {
-    if edge_kind(collection).is_some() || [index::PROFILE, index::POST, index::LIST, index::GENERATOR, index::THREADGATE].contains(&collection) {
-        collection.to_owned()
-    } else {
-        "other".to_owned()
-    }
+pub fn metric_collection(collection: &str) -> &'static str {
+    index::typed_collection(collection).unwrap_or("other")
 }

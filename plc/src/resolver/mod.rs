@@ -62,6 +62,20 @@ pub enum ResolveError {
     IdMismatch { expected: String, found: String },
 }
 
+impl ResolveError {
+    /// Whether this is the identity's own answer (no such DID, a tombstone, an invalid
+    /// document or handle) rather than an outage (a timeout, a refused connection, a 5xx, 408
+    /// or 429), which is worth retrying.
+    pub fn is_definitive(&self) -> bool {
+        let transient_status = |s: u16| s >= 500 || s == 429 || s == 408;
+        match self {
+            ResolveError::Http(_) | ResolveError::Plc(ClientError::Http(_) | ClientError::Body(_) | ClientError::TooLarge) => false,
+            ResolveError::Status(s) | ResolveError::Plc(ClientError::Status { status: s, .. }) => !transient_status(*s),
+            _ => true,
+        }
+    }
+}
+
 /// Settings of a [`Resolver`].
 #[derive(Debug, Clone)]
 pub struct ResolverConfig {
@@ -229,6 +243,26 @@ impl Resolver {
             .map_err(|_| ResolveError::HandleNotFound(format!("{key}: body is not a DID")))?;
         self.handles.insert(key, did.clone());
         Ok(did)
+    }
+
+    /// The handle of `did` checked both ways, from fresh lookups: its DID document claims
+    /// it, and the handle resolves back to the DID. `Ok(None)` when either direction
+    /// definitively fails; `Err` for an outage (try again later).
+    pub async fn verified_handle(&self, did: &str) -> Result<Option<Handle>, ResolveError> {
+        self.invalidate(did);
+        let doc = match self.resolve(did).await {
+            Ok(d) => d,
+            Err(e) if e.is_definitive() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(handle) = doc.handle().and_then(|h| h.parse::<Handle>().ok()) else { return Ok(None) };
+        self.invalidate_handle(handle.as_str());
+        match self.resolve_handle(handle.as_str()).await {
+            Ok(back) if back.as_str() == did => Ok(Some(handle.normalized())),
+            Ok(_) => Ok(None),
+            Err(e) if e.is_definitive() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn resolve_plc(&self, did: &str) -> Result<DidDocument, ResolveError> {

@@ -1,6 +1,11 @@
 # Sourced by the installers (clients.sh, refpds.sh, notebooks.sh). Before sourcing, set
 # LOG (the install log, truncated here) and INSTALLER (the script's name, for messages).
 
+# One installer per folder at a time: tests start installers concurrently, and a second npm
+# install into the folder the first is filling corrupts both. The lock lasts as long as the
+# script that sourced this.
+exec {install_lock}>"$LOG.lock"
+flock "$install_lock"
 : >"$LOG"
 
 # quiet CMD...: runs one install step with its output in $LOG, shown only if it fails.

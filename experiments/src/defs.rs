@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::suite::{hose_compare, jetstream_bytes, pds_members, relay_rate};
+use crate::suite::{hose_compare, indexer_ingest, jetstream_bytes, pds_members, relay_rate};
 
 /// The scale a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
@@ -79,6 +79,7 @@ pub enum Definition {
     RelayRate(Spec<relay_rate::Workload, relay_rate::ScaleSpec>),
     JetstreamBytes(Spec<jetstream_bytes::Workload, jetstream_bytes::ScaleSpec>),
     HoseCompare(Spec<hose_compare::Workload, hose_compare::ScaleSpec>),
+    IndexerIngest(Spec<indexer_ingest::Workload, indexer_ingest::ScaleSpec>),
 }
 
 /// `$body` with `$s` bound to the definition's spec, whatever its kind.
@@ -89,12 +90,13 @@ macro_rules! each_kind {
             Definition::RelayRate($s) => $body,
             Definition::JetstreamBytes($s) => $body,
             Definition::HoseCompare($s) => $body,
+            Definition::IndexerIngest($s) => $body,
         }
     };
 }
 
 /// The kinds this build knows.
-pub const KINDS: &[&str] = &[pds_members::KIND, relay_rate::KIND, hose_compare::KIND, jetstream_bytes::KIND];
+pub const KINDS: &[&str] = &[pds_members::KIND, relay_rate::KIND, hose_compare::KIND, jetstream_bytes::KIND, indexer_ingest::KIND];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DefError {
@@ -139,6 +141,7 @@ impl Definition {
             relay_rate::KIND => Definition::RelayRate(typed(text, path)?),
             jetstream_bytes::KIND => Definition::JetstreamBytes(typed(text, path)?),
             hose_compare::KIND => Definition::HoseCompare(typed(text, path)?),
+            indexer_ingest::KIND => Definition::IndexerIngest(typed(text, path)?),
             other => return Err(invalid(format!("unknown kind {other:?} (this build knows {})", KINDS.join(", ")))),
         };
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
-use testbed::services::{self, PdsOptions, RelayOptions};
+use testbed::services::{self, IndexerOptions, PdsOptions, RelayOptions};
 use testbed::{Binaries, Process, Service};
 use tokio::process::Command;
 
@@ -71,6 +71,24 @@ impl Harness {
 
     pub async fn relay(&self, opts: &RelayOptions) -> Result<Service> {
         Ok(services::relay(&self.bins, opts).await?)
+    }
+
+    /// Options for the indexer named `name`, its identity lookups on `plc_url`.
+    pub fn indexer_options(&self, name: &str, plc_url: &str) -> IndexerOptions {
+        IndexerOptions::new(self.data_dir(name), plc_url, self.log(name))
+    }
+
+    pub async fn indexer(&self, opts: &IndexerOptions) -> Result<Service> {
+        Ok(services::indexer(&self.bins, opts).await?)
+    }
+
+    /// Starts `binary ARGS…` as `name`, its standard output (its JSON result) captured in
+    /// `<work>/<name>.out` and its log in `<work>/logs/<name>.log`.
+    pub fn command_json(&self, name: &str, binary: &str, args: &[String]) -> Result<JsonRun> {
+        let out = self.work.join(format!("{name}.out"));
+        let mut cmd = Command::new(self.bins.get(binary)?);
+        cmd.args(args).env("RUST_LOG", "warn");
+        Ok(JsonRun { process: Process::spawn_capturing(name, cmd, &self.log(name), &out)?, out })
     }
 
     /// Starts `loadgen ARGS… --quiet --json <work>/<name>.json` as `name`.
@@ -142,6 +160,21 @@ impl World<'_> {
     /// Generous time for the run: building, warm-up, and twice the planned emission.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs_f64(120.0 + self.warmup_s + self.seconds * 2.0)
+    }
+}
+
+/// A command whose standard output is its JSON result.
+pub struct JsonRun {
+    pub process: Process,
+    out: PathBuf,
+}
+
+impl JsonRun {
+    /// Waits for the command to succeed within `timeout` and parses what it printed.
+    pub async fn finish<F: DeserializeOwned>(mut self, timeout: Duration) -> Result<F> {
+        self.process.wait_success(timeout).await?;
+        let text = std::fs::read_to_string(&self.out).with_context(|| format!("reading {}", self.out.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not the JSON expected of {}", self.out.display(), self.process.name()))
     }
 }
 

@@ -232,6 +232,42 @@ fn a_tiny_hose_comparison_finds_the_banned_account() {
 }
 
 #[test]
+fn a_tiny_indexer_run_ingests_measures_and_reads() {
+    use experiments::suite::indexer_ingest;
+    let Some(bin) = experiments_bin() else { return };
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let output = run_command(&bin, "indexer-ingest", out.path(), work.path()).stderr(Stdio::inherit()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let r = result::<indexer_ingest::Step>(out.path(), "indexer-ingest");
+    assert_eq!(r.status, Status::Complete);
+    let s = &r.figures.steps[0];
+    let (raw, d) = (&s.raw, &s.derived);
+    // Every frame world emitted was ingested, and most commits create a record.
+    assert_eq!(raw.ingest.frames, raw.emitted, "{raw:?}");
+    assert!(raw.ingest.records as f64 > 0.5 * raw.emitted as f64, "{raw:?}");
+    assert_eq!(raw.store.records, raw.ingest.records, "stats and ingest agree: {raw:?}");
+    assert!(raw.store.collections.iter().all(|c| c.invalid == 0), "{raw:?}");
+    assert!(d.bytes_per_record.is_some_and(|b| b > 1.0) && d.bytes_per_edge.is_some_and(|b| b > 1.0), "{d:?}");
+    assert!(d.bytes_per_record_by_collection.contains_key("app.bsky.feed.like"), "{d:?}");
+    assert!(d.cpu_s_per_1000_records > 0.0 && d.ingest_rss_peak_bytes > 1_000_000 && d.serve_rss_peak_bytes > 1_000_000, "{d:?}");
+    // Each read method answered, the timeline as viewers who follow someone, without errors.
+    let methods: Vec<&str> = raw.reads.methods.iter().map(|m| m.method.as_str()).collect();
+    assert_eq!(methods, ["app.bsky.actor.getProfile", "app.bsky.feed.getAuthorFeed", "app.bsky.feed.getTimeline", "app.bsky.feed.searchPosts"]);
+    assert_eq!(d.read_errors, 0, "{:?}", raw.reads);
+    assert!(raw.reads.methods.iter().all(|m| m.requests > 0 && m.latency.is_some()), "{:?}", raw.reads);
+    assert!(raw.reads.viewer_follows.iter().any(|f| *f > 0), "{:?}", raw.reads);
+
+    // The cost table prices AppView rows from it.
+    let cost = Command::new(&bin).args(["cost", "--json", "--members", "100", "--multiples", "1", "--results"]).arg(out.path()).output().unwrap();
+    assert!(cost.status.success(), "{}", String::from_utf8_lossy(&cost.stderr));
+    let table: Value = serde_json::from_slice(&cost.stdout).unwrap();
+    let components: Vec<&str> = table["rows"].as_array().unwrap().iter().map(|r| r["component"].as_str().unwrap()).collect();
+    assert_eq!(components, ["AppView (community)", "AppView (full network)"], "{table:#}");
+    // 18.5B records are far beyond a tiny ladder, and the row says so.
+    assert!(table["rows"][1]["extrapolated"]["factor"].as_f64().unwrap() > 1000.0, "{table:#}");
+}
+
+#[test]
 fn cost_and_report_read_a_tiny_suite_and_draw_every_figure() {
     let Some(bin) = experiments_bin() else { return };
     if !reference_pds_installed() {

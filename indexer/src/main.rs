@@ -52,8 +52,9 @@ struct ServeArgs {
     #[arg(long, env = "INDEXER_LISTEN", default_value = "127.0.0.1:2585")]
     listen: SocketAddr,
     /// A firehose to index: a relay or a PDS (`wss://host`, `http://127.0.0.1:port`, or a
-    /// full subscribeRepos URL). Repeat for several; each keeps its own cursor.
-    #[arg(long = "firehose", required = true)]
+    /// full subscribeRepos URL). Repeat for several; each keeps its own cursor. Without
+    /// any, the indexer serves its store as it is (one `indexer ingest` filled, say).
+    #[arg(long = "firehose")]
     firehose: Vec<String>,
     /// Verify every commit (signature and operation inversion) before indexing it; commits
     /// that fail are counted in indexer_events_rejected_total and skipped.

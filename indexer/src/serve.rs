@@ -60,6 +60,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     let (backfill_tx, backfill_rx) = mpsc::channel::<String>(100_000);
     let writer = Writer::new(store.clone()).context("loading the writer's counters")?;
+    if sources.is_empty() {
+        tracing::warn!("no --firehose: serving the store as it is, with nothing new coming in");
+    }
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
     let outlets = ingest::Outlets { search: search_tx, identity: identity_tx, backfill: Some(backfill_tx.clone()) };
     let writer_thread = std::thread::Builder::new().name("writer".into()).spawn(move || ingest::write_loop(writer, rx, names, outlets))?;
@@ -191,6 +194,22 @@ pub struct IngestReport {
     pub records_per_second: f64,
     /// Until the last post was searchable (the search thread committed everything).
     pub searchable_seconds: f64,
+    /// The process's CPU seconds (user + system, every thread) and peak RSS at the end, from
+    /// `getrusage`: exact where a sampler outside would miss the end of a short run.
+    pub cpu_s: f64,
+    pub peak_rss_bytes: u64,
+}
+
+/// CPU seconds and peak RSS of this process so far.
+fn own_usage() -> (f64, u64) {
+    // SAFETY: getrusage writes into the struct it is given and has no other precondition.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return (0.0, 0);
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    // Linux reports ru_maxrss in kilobytes.
+    (secs(ru.ru_utime) + secs(ru.ru_stime), ru.ru_maxrss.max(0) as u64 * 1024)
 }
 
 /// Ingests a frame file (`[u32 length][frame]`…, zstd or plain, as `loadgen record` writes
@@ -236,7 +255,8 @@ pub fn ingest_file(data: &std::path::Path, file: &std::path::Path) -> anyhow::Re
     let searchable_seconds = started.elapsed().as_secs_f64();
     progress.finish_and_clear();
     let records: i64 = store.collection_counts()?.iter().map(|(_, n, _)| n).sum::<i64>() - before;
-    Ok(IngestReport { frames: n, records, seconds, records_per_second: records as f64 / seconds.max(1e-9), searchable_seconds })
+    let (cpu_s, peak_rss_bytes) = own_usage();
+    Ok(IngestReport { frames: n, records, seconds, records_per_second: records as f64 / seconds.max(1e-9), searchable_seconds, cpu_s, peak_rss_bytes })
 }
 
 /// The frames of a frame file, one at a time (so memory stays flat however long the file).

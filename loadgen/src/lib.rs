@@ -13,8 +13,10 @@
 pub mod compare;
 pub mod consume;
 pub mod drive;
+pub mod accounts_file;
 pub mod framefile;
 pub mod model;
+pub mod read;
 pub mod record;
 pub mod replay;
 pub mod report;

@@ -107,6 +107,15 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Load an AppView with concurrent app.bsky reads and measure their latency.
+    ///
+    /// Reads getProfile and getAuthorFeed of random accounts, getTimeline as the accounts that
+    /// follow the most (each with a service-auth token signed by its own key, audience --aud),
+    /// and searchPosts with queries from world's post vocabulary (a word, two words, a quoted
+    /// phrase, a word from: an author). The accounts are a `world --accounts-out` file. Each
+    /// method runs for --duration with --clients closed-loop clients; the result has requests,
+    /// errors by status, requests/s and latency p50/p90/p99/max per method.
+    Read(Box<ReadArgs>),
     /// Serve a frame file as an emulated host's subscribeRepos.
     ///
     /// Each connection gets the frames after its `cursor`, byte for byte, paced by the frames'
@@ -292,6 +301,36 @@ async fn run_drive(a: DriveArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
 }
 
 #[derive(Args)]
+struct ReadArgs {
+    /// The AppView's base URL (e.g. http://127.0.0.1:2584).
+    target: url::Url,
+    /// The accounts file `world --accounts-out` wrote (DIDs, handles and signing keys).
+    #[arg(long)]
+    accounts: PathBuf,
+    /// The AppView's DID, the audience of the timeline viewers' service-auth tokens
+    /// (default: did:web of the target's host and port, as the indexer names itself).
+    #[arg(long)]
+    aud: Option<String>,
+    /// Methods to read, in order (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "getProfile,getAuthorFeed,getTimeline,searchPosts")]
+    methods: Vec<loadgen::read::Method>,
+    /// Concurrent clients per method.
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// How long each method is read.
+    #[arg(long, value_parser = parse_duration, default_value = "20s")]
+    duration: Duration,
+    /// Timeline viewers: this many of the accounts that follow the most.
+    #[arg(long, default_value_t = 10)]
+    viewers: usize,
+    /// Seed for the choice of actors, viewers' order and queries.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(Args)]
 struct WorldArgs {
     /// Number of emulated PDS hosts.
     #[arg(long, default_value_t = 4)]
@@ -374,6 +413,15 @@ struct WorldArgs {
     /// `compare --did-docs`.
     #[arg(long)]
     did_docs_out: Option<PathBuf>,
+    /// Also write every emitted frame here, in emission order, as a frame file (zstd; the
+    /// layout `record` writes): the recording a subscriber from the first event would make.
+    /// Needs --hosts 1.
+    #[arg(long)]
+    frames_out: Option<PathBuf>,
+    /// Write every account's DID, handle and private signing key here (JSON lines), for
+    /// `read`. The keys are the synthetic accounts' own; keep the file with the run.
+    #[arg(long)]
+    accounts_out: Option<PathBuf>,
     /// Wait this long after building before emitting (time for subscribers to connect).
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     warmup: Duration,
@@ -445,11 +493,48 @@ fn world_options(a: &WorldArgs) -> Result<WorldOptions> {
     })
 }
 
+async fn run_read(a: ReadArgs, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    let accounts = loadgen::accounts_file::read(&a.accounts)?;
+    let audience = match a.aud {
+        Some(aud) => aud,
+        None => format!("did:web:{}", a.target.host_str().context("the target names no host")?) + &a.target.port().map(|p| format!("%3A{p}")).unwrap_or_default(),
+    };
+    let opts = loadgen::read::ReadOptions { target: a.target, audience, methods: a.methods, clients: a.clients, duration: a.duration, viewers: a.viewers, seed: a.seed };
+    let bar = progress_bar(a.output.quiet, None, "{spinner} {pos} requests {per_sec} {elapsed}");
+    let tick = bar.clone();
+    let figures = tokio::select! {
+        f = loadgen::read::run(&opts, &accounts, move || tick.inc(1)) => f?,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+    };
+    bar.finish_and_clear();
+    for m in &figures.methods {
+        let l = m.latency.as_ref();
+        eprintln!(
+            "{:<28} {:>8} requests {:>8.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:?}",
+            m.method.nsid(),
+            m.requests,
+            m.requests_per_s,
+            l.map_or(f64::NAN, |l| l.p50_ms),
+            l.map_or(f64::NAN, |l| l.p99_ms),
+            m.errors
+        );
+    }
+    let path = write(&report("read", started, Some(opts.seed), &opts, &figures), a.output.json.as_deref())?;
+    eprintln!("result: {path}");
+    Ok(())
+}
+
 async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
     let opts = world_options(&a)?;
     let bar = progress_bar(a.output.quiet, Some(opts.accounts as u64), "building {pos}/{len} accounts {wide_bar} {elapsed}");
-    let world = World::build(opts.clone(), &bar).await?;
+    let mut world = World::build(opts.clone(), &bar).await?;
     bar.finish_and_clear();
+    if let Some(path) = &a.frames_out {
+        world.tap(loadgen::framefile::FrameWriter::create(path)?)?;
+    }
+    if let Some(path) = &a.accounts_out {
+        loadgen::accounts_file::write(path, &world.account_keys())?;
+    }
     eprintln!("built {} accounts on {} hosts in {:.1}s:", opts.accounts, opts.hosts, world.build_s);
     for h in &world.hosts {
         eprintln!("  host {} {}", h.index, h.url());
@@ -678,6 +763,7 @@ async fn main() -> Result<()> {
             eprintln!("result: {path}");
         }
         Command::World(args) => run_world(*args, started).await?,
+        Command::Read(args) => run_read(*args, started).await?,
         Command::Drive(args) => run_drive(*args, started).await?,
     }
     Ok(())

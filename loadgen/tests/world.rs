@@ -218,6 +218,45 @@ async fn a_seed_and_epoch_reproduce_the_events() {
     assert!(frames_a != normalise(&c));
 }
 
+/// `--frames-out` writes exactly what the host's subscribers get, in order; `--accounts-out`
+/// gives keys that match the DID documents; a tap needs one host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tap_file_is_the_stream_and_the_keys_are_the_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = TrafficModel { initial_records: 20, ..TrafficModel::default() };
+    let opts = WorldOptions { hosts: 1, accounts: 12, seed: 5, events: Some(300), model, ..WorldOptions::default() };
+    let mut two = World::build(WorldOptions { hosts: 2, ..opts.clone() }, &ProgressBar::hidden()).await.unwrap();
+    let file = dir.path().join("world.frames.zst");
+    let err = two.tap(loadgen::framefile::FrameWriter::create(&file).unwrap()).err().unwrap().to_string();
+    assert!(err.contains("exactly one host"), "{err}");
+    drop(two);
+
+    let mut world = World::build(opts, &ProgressBar::hidden()).await.unwrap();
+    world.tap(loadgen::framefile::FrameWriter::create(&file).unwrap()).unwrap();
+    let keys = dir.path().join("accounts.jsonl");
+    loadgen::accounts_file::write(&keys, &world.account_keys()).unwrap();
+    let mut sub = Subscription::connect(&stream_url(&world.hosts[0].url(), SUBSCRIBE_REPOS).unwrap()).await.unwrap();
+    let docs = world.did_docs();
+    let (figures, _world) = world.run(&ProgressBar::hidden()).await.unwrap();
+    let mut live = Vec::new();
+    while (live.len() as u64) < figures.emitted {
+        match tokio::time::timeout(Duration::from_secs(30), sub.next()).await.expect("frames arrive").unwrap() {
+            Some(Received::Binary(b)) => live.push(b.to_vec()),
+            other => panic!("unexpected message: {}", other.is_some()),
+        }
+    }
+    let tapped = loadgen::framefile::read_frames(&file).unwrap();
+    assert_eq!(tapped.len() as u64, figures.emitted);
+    assert!(tapped == live, "the tap differs from the stream");
+    let accounts = loadgen::accounts_file::read(&keys).unwrap();
+    assert_eq!(accounts.len(), 12);
+    for a in &accounts {
+        let doc = &docs[&a.did];
+        assert_eq!(doc.signing_key().unwrap(), a.key.public(), "{}", a.did);
+        assert!(doc.handle().is_some_and(|h| h == a.handle), "{}", a.did);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_rate_is_kept() {
     let model = TrafficModel { initial_records: 30, ..TrafficModel::default() };

@@ -25,13 +25,26 @@ impl Process {
     /// started it exits, which for a program on a tokio runtime means when the program ends,
     /// however it ends. Start processes from async tasks, not from `spawn_blocking` threads
     /// (those exit when idle).
-    pub fn spawn(name: &str, mut command: Command, log: &Path) -> Result<Process, TestbedError> {
+    pub fn spawn(name: &str, command: Command, log: &Path) -> Result<Process, TestbedError> {
+        Self::spawn_to(name, command, log, None)
+    }
+
+    /// Like [`spawn`](Self::spawn), but the process's standard output goes to `stdout` (a new
+    /// file) and only its standard error to `log`: for commands whose output is their result.
+    pub fn spawn_capturing(name: &str, command: Command, log: &Path, stdout: &Path) -> Result<Process, TestbedError> {
+        Self::spawn_to(name, command, log, Some(stdout))
+    }
+
+    fn spawn_to(name: &str, mut command: Command, log: &Path, stdout: Option<&Path>) -> Result<Process, TestbedError> {
         let io = |what: String| move |source| TestbedError::Io { what, source };
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
         }
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(io(format!("opening {}", log.display())))?;
-        let err = out.try_clone().map_err(io(format!("opening {}", log.display())))?;
+        let err = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(io(format!("opening {}", log.display())))?;
+        let out = match stdout {
+            Some(path) => std::fs::File::create(path).map_err(io(format!("creating {}", path.display())))?,
+            None => err.try_clone().map_err(io(format!("opening {}", log.display())))?,
+        };
         command.stdin(Stdio::null()).stdout(out).stderr(err).kill_on_drop(true);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {

@@ -113,6 +113,9 @@ pub struct Network {
     pub surge_events_per_s: Figure,
     pub accounts: Figure,
     pub records: Figure,
+    /// Accounts an account follows, on average: how many accounts a community AppView holds
+    /// per member.
+    pub follows_per_account: Figure,
     pub posts_per_day: Figure,
     pub consumers_per_relay: Figure,
     /// The relay's default replay window, hours.

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::defs::Scale;
 use crate::results::Figures;
-use crate::suite::{hose_compare, jetstream_bytes, pds_members, relay_rate};
+use crate::suite::{hose_compare, indexer_ingest, jetstream_bytes, pds_members, relay_rate};
 
 /// The steps of one experiment's runs, and which files they came from.
 #[derive(Debug, Clone)]
@@ -29,6 +29,7 @@ pub struct Measured {
     pub relay: Option<Runs<relay_rate::Step>>,
     pub jetstream: Option<Runs<jetstream_bytes::Step>>,
     pub hoses: Option<Runs<hose_compare::Step>>,
+    pub indexer: Option<Runs<indexer_ingest::Step>>,
 }
 
 impl Measured {
@@ -42,13 +43,14 @@ impl Measured {
             relay: runs(folder, relay_rate::KIND)?,
             jetstream: runs(folder, jetstream_bytes::KIND)?,
             hoses: runs(folder, hose_compare::KIND)?,
+            indexer: runs(folder, indexer_ingest::KIND)?,
         })
     }
 
     /// Every file read.
     pub fn files(&self) -> Vec<&Path> {
         let mut files: Vec<&Path> = Vec::new();
-        for f in [self.pds.as_ref().map(|r| &r.files), self.relay.as_ref().map(|r| &r.files), self.jetstream.as_ref().map(|r| &r.files), self.hoses.as_ref().map(|r| &r.files)].into_iter().flatten() {
+        for f in [self.pds.as_ref().map(|r| &r.files), self.relay.as_ref().map(|r| &r.files), self.jetstream.as_ref().map(|r| &r.files), self.hoses.as_ref().map(|r| &r.files), self.indexer.as_ref().map(|r| &r.files)].into_iter().flatten() {
             files.extend(f.iter().map(|p| p.as_path()));
         }
         files

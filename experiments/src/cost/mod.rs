@@ -86,7 +86,72 @@ mod worked_example {
             }),
             jetstream: None,
             hoses: None,
+            indexer: None,
         }
+    }
+
+    /// An indexer-ingest step holding `records` in `bytes`, ingested with `cpu_s` seconds at a
+    /// peak RSS of `rss`.
+    fn indexer_step(records: i64, bytes: u64, cpu_s: f64, rss: u64) -> crate::suite::indexer_ingest::Step {
+        use crate::suite::indexer_ingest::*;
+        let usage = crate::suite::pds_members::UsageFigures { seconds: 1.0, cpu_s, rss_peak_bytes: rss, rss_mean_bytes: rss };
+        let raw = Raw {
+            emitted: records as u64,
+            world_seconds: 1.0,
+            frame_file_bytes: 0,
+            ingest: IngestFigures { frames: records as u64, records, seconds: 1.0, records_per_second: records as f64, searchable_seconds: 1.0, cpu_s, peak_rss_bytes: rss },
+            ingest_usage: usage.clone(),
+            disk_bytes_after_ingest: bytes,
+            store: StoreFigures {
+                collections: vec![],
+                records,
+                edges: 0,
+                column_families: vec![],
+                store_bytes: bytes - bytes / 10,
+                search_bytes: bytes / 10,
+                edge_bytes: 0,
+                bytes_per_edge: None,
+                bytes_per_record: Some(bytes as f64 / records as f64),
+            },
+            serve_usage: crate::suite::pds_members::UsageFigures { rss_peak_bytes: rss / 2, ..usage },
+            reads: ReadFigures { clients: 1, viewer_follows: vec![], methods: vec![] },
+        };
+        Step { events: records as u64, accounts: 1, derived: derive(&raw), raw }
+    }
+
+    #[test]
+    fn appview_rows_match_the_hand_computation() {
+        let prices = Prices::parse(PRICES, Path::new("worked_example_prices.toml")).unwrap();
+        let mut net = network();
+        (net.events_per_s.value.0, net.surge_events_per_s.value.0) = (1000.0, 2000.0);
+        (net.accounts.value.0, net.records.value.0, net.follows_per_account.value.0) = (1_000_000.0, 400_000_000.0, 9.0);
+        let mut m = measured();
+        (m.pds, m.relay) = (None, None);
+        // Disk = 100 B per record exactly; RSS = 100 MB + 10 B per record; 20 µs of CPU per
+        // record at both sizes.
+        m.indexer = Some(Runs {
+            scale: Scale::Full,
+            steps: vec![indexer_step(1_000_000, 100_000_000, 20.0, 110_000_000), indexer_step(10_000_000, 1_000_000_000, 200.0, 200_000_000)],
+            files: vec![PathBuf::from("hand")],
+        });
+        let q = Question { members: vec![1000], multiples: vec![1.0], consumers: vec![1], windows_h: vec![24.0] };
+        let t = compute(&m, &prices, &net, &q, &Assumptions::default(), &[]).unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+        let rows: Vec<_> = t.rows.iter().filter(|r| r.sized.component.starts_with("AppView")).collect();
+        assert_eq!(rows.len(), 2, "{:#?}", t.rows);
+        // Community, 1,000 members: 10,000 accounts (1% of the network), 400 records each:
+        // 4M records. Disk 0.4 GB / 0.8 = 0.5 GB; RSS 140 MB × 1.25 + 0.5 = 0.675 GB; CPU
+        // 20 µs × 10 events/s = 0.0002 cores → 0.0004 vCPU (surge 0.0004).
+        let n = rows[0].sized.need;
+        assert_eq!(rows[0].sized.drivers["records"], 4_000_000.0);
+        assert!(close(n.disk_gb, 0.5) && close(n.ram_gb, 0.675) && close(n.vcpu, 0.0004), "{n:?}");
+        assert_eq!(rows[0].sized.extrapolated, None);
+        // Full network: 400M records, 40 GB / 0.8 = 50 GB; RSS 4.1 GB × 1.25 + 0.5 = 5.625 GB;
+        // 0.02 cores typical → 0.04 vCPU, surge 0.04. 40× beyond the largest step measured.
+        let n = rows[1].sized.need;
+        assert!(close(n.disk_gb, 50.0) && close(n.ram_gb, 5.625) && close(n.vcpu, 0.04), "{n:?}");
+        assert_eq!(rows[1].sized.extrapolated.unwrap().to_string(), "×40 beyond measured");
+        assert!(!t.missing.iter().any(|m| m.contains("AppView")), "{:?}", t.missing);
     }
 
     fn network() -> Network {

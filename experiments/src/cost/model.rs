@@ -9,6 +9,10 @@
 //!   over the sustained steps of `relay-rate`. Disk is the log of one replay window.
 //! - **Jetstream consumer**: the bytes per event a consumer of the relay's Jetstream receives
 //!   (zstd with the dictionary), from `jetstream-bytes`.
+//! - **AppView** (the indexer), driven by records held and records ingested per second: disk
+//!   and peak RSS fitted against records over the `indexer-ingest` ladder, CPU seconds per
+//!   record ingested. A community AppView holds its members and the accounts they follow; a
+//!   full-network one holds the network's published record count at 1×, 10× and 100×.
 
 use std::collections::BTreeMap;
 
@@ -237,6 +241,76 @@ pub fn jetstream_consumer(measured: &Measured, network: &Network) -> Option<Size
             "receives {jet_gb:.0} GB/month ({per_message:.0} B/event) instead of the firehose's {cbor_gb:.0} GB/month ({per_frame:.0} B/event); inbound traffic is free at every listed provider; its own processing is not measured"
         )),
     })
+}
+
+/// The AppView rows: a community AppView per member count, and the full network at each
+/// multiple. Sized for the records held today and the ingest rate of their events; serving
+/// reads is not in the CPU figure (no per-member read load is measured), and neither is
+/// the egress of answering them.
+pub fn appview(measured: &Measured, network: &Network, q: &Question, a: &Assumptions, fits: &mut Fits) -> Result<Vec<Sized>> {
+    let Some(runs) = &measured.indexer else { return Ok(vec![]) };
+    let steps: Vec<_> = runs.steps.iter().filter(|s| s.raw.store.records > 0).collect();
+    if steps.is_empty() {
+        bail!("indexer-ingest: no step indexed a record (files: {:?})", runs.files);
+    }
+    let point = |y: &dyn Fn(&crate::suite::indexer_ingest::Step) -> f64| -> Vec<Point> { steps.iter().map(|s| Point { x: vec![s.raw.store.records as f64], y: y(s) }).collect() };
+    let r = &["records"];
+    let disk = Fit::new("AppView disk", r, r, members_term, &point(&|s| (s.raw.store.store_bytes + s.raw.store.search_bytes) as f64))?;
+    let ram = Fit::new("AppView RSS", r, r, members_term, &point(&|s| s.raw.ingest_usage.rss_peak_bytes.max(s.raw.serve_usage.rss_peak_bytes) as f64))?;
+    let cpu = Fit::new("AppView CPU s/record", r, &[], no_term, &point(&|s| s.raw.ingest_usage.cpu_s / s.raw.ingest.records.max(1) as f64))?;
+    let (accounts, records) = (network.accounts.get(), network.records.get());
+    let per_account = records / accounts;
+    let (typical, surge) = (network.events_per_s.get(), network.surge_events_per_s.get());
+    // One record per event: the firehose's commits carry one operation each, nearly always.
+    let size = |held: f64, events_per_s: f64, surge_per_s: f64| {
+        let x = [held];
+        let need = Need {
+            vcpu: a.vcpu(cpu.predict(&x) * events_per_s, cpu.predict(&x) * surge_per_s),
+            ram_gb: a.ram_gb(ram.predict(&x)),
+            disk_gb: disk.predict(&x) / GB / a.disk_fill,
+            egress_gb_month: 0.0,
+        };
+        (need, worst(disk.extrapolation(&x), ram.extrapolation(&x)))
+    };
+    let mut rows = Vec::new();
+    let follows = network.follows_per_account.get();
+    for &n in &q.members {
+        // The members and everyone they follow, counted as if no two followed the same account
+        // (an upper bound), and never more than the network.
+        let held_accounts = (n as f64 * (1.0 + follows)).min(accounts);
+        let share = held_accounts / accounts;
+        let held = held_accounts * per_account;
+        let (need, extrapolated) = size(held, typical * share, surge * share);
+        let growth_gb_month = disk.predict(&[held + 1.0]) - disk.predict(&[held]);
+        let growth_gb_month = growth_gb_month * typical * share * DAY_S * MONTH_DAYS / GB;
+        rows.push(Sized {
+            component: "AppView (community)".into(),
+            size: format!("{} members + the {} accounts they follow", thousands(n as f64), thousands(held_accounts - n as f64)),
+            drivers: BTreeMap::from([("members".into(), n as f64), ("records".into(), held), ("events_per_s".into(), typical * share)]),
+            need,
+            extrapolated,
+            note: Some(format!(
+                "{} records today ({per_account:.0} per account); their events add about {growth_gb_month:.1} GB a month; priced as an indexer that receives only these accounts' events: Sonde's indexer has no account filter yet and indexes every event of its firehoses",
+                thousands(held)
+            )),
+        });
+    }
+    for &mult in &q.multiples {
+        let held = records * mult;
+        let (need, extrapolated) = size(held, typical * mult, surge * mult);
+        rows.push(Sized {
+            component: "AppView (full network)".into(),
+            size: format!("{}× network ({} records)", mult, thousands(held)),
+            drivers: BTreeMap::from([("records".into(), held), ("events_per_s".into(), typical * mult)]),
+            need,
+            extrapolated,
+            note: Some("the records held today, not their growth; a full backfill of them (weeks at the measured ingest rate) is not priced".into()),
+        });
+    }
+    for (name, f) in [("disk_bytes", disk), ("rss_bytes", ram), ("cpu_s_per_record", cpu)] {
+        fits.insert(format!("appview.{name}"), f);
+    }
+    Ok(rows)
 }
 
 /// `12,345`.

@@ -51,6 +51,11 @@ pub fn compute(measured: &Measured, prices: &Prices, network: &Network, q: &Ques
         missing.push("relay: no complete relay-rate run in the results".into());
     }
     sized.extend(relay);
+    let appview = model::appview(measured, network, q, a, &mut fits)?;
+    if appview.is_empty() {
+        missing.push("AppView: no complete indexer-ingest run in the results".into());
+    }
+    sized.extend(appview);
     match model::jetstream_consumer(measured, network) {
         Some(row) => sized.push(row),
         None => missing.push("Jetstream consumer: no complete jetstream-bytes run in the results".into()),

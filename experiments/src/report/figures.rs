@@ -66,6 +66,9 @@ pub fn draw(measured: &Measured, prices: &Prices, network: &Network, dir: &Path)
     if let Some(c) = relay_per_event(measured) {
         figures.push(("relay-per-event", c));
     }
+    if let Some(c) = indexer(measured) {
+        figures.push(("indexer", c));
+    }
     let latency = latency(measured);
     if !latency.is_empty() {
         figures.push(("latency", latency));
@@ -164,6 +167,33 @@ fn relay_per_event(m: &Measured) -> Option<Vec<Chart>> {
     Some(vec![
         chart("Relay CPU per 1,000 events", "CPU seconds", by(|s| s.derived.cpu_s_per_1000_events)),
         chart("Relay event log per event", "bytes", by(|s| s.derived.log_bytes_per_event)),
+    ])
+}
+
+/// The indexer by records held: ingest rate and bytes per record, and read p99 per method.
+fn indexer(m: &Measured) -> Option<Vec<Chart>> {
+    let runs = m.indexer.as_ref()?;
+    let by_records = |f: &dyn Fn(&crate::suite::indexer_ingest::Step) -> Option<f64>| sorted(runs.steps.iter().filter_map(|s| Some((s.derived.records.max(1) as f64, f(s)?))).collect());
+    let chart = |title: &str, y: &str, log_y: bool, series| Chart { title: title.into(), x_label: "records held".into(), y_label: y.into(), log_x: true, log_y, series, measured: None };
+    let mut methods: Vec<&String> = runs.steps.iter().flat_map(|s| s.derived.read_p99_ms.keys()).collect();
+    methods.sort();
+    methods.dedup();
+    let reads = methods
+        .into_iter()
+        .map(|method| Series { name: method.rsplit('.').next().unwrap_or(method).to_string(), points: by_records(&|s| s.derived.read_p99_ms.get(method).map(|v| v.max(0.01))) })
+        .collect();
+    Some(vec![
+        chart("Indexer ingest rate", "records/s", false, vec![Series { name: "records/s".into(), points: by_records(&|s| Some(s.derived.records_per_s)) }]),
+        chart(
+            "Indexer disk per record",
+            "bytes",
+            false,
+            vec![
+                Series { name: "per record".into(), points: by_records(&|s| s.derived.bytes_per_record) },
+                Series { name: "per edge".into(), points: by_records(&|s| s.derived.bytes_per_edge) },
+            ],
+        ),
+        chart(&format!("Indexer read p99, {} clients", runs.steps.first().map_or(0, |s| s.raw.reads.clients)), "ms", true, reads),
     ])
 }
 

@@ -247,6 +247,43 @@ fn sections(m: &Measured) -> Vec<Section> {
             files: r.files.clone(),
         });
     }
+    if let Some(r) = &m.indexer {
+        let ms = |s: &crate::suite::indexer_ingest::Step, method: &str| s.derived.read_p99_ms.get(method).map_or("—".into(), |v| format!("{v:.1}"));
+        let opt = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.1}"));
+        let rows = r
+            .steps
+            .iter()
+            .map(|s| {
+                let d = &s.derived;
+                vec![
+                    s.events.to_string(),
+                    d.records.to_string(),
+                    format!("{:.0}", d.records_per_s),
+                    format!("{:.3}", d.cpu_s_per_1000_records),
+                    opt(d.bytes_per_record),
+                    opt(d.bytes_per_edge),
+                    format!("{:.0}", d.ingest_rss_peak_bytes as f64 / 1e6),
+                    format!("{:.0}", d.serve_rss_peak_bytes as f64 / 1e6),
+                    ms(s, "app.bsky.actor.getProfile"),
+                    ms(s, "app.bsky.feed.getAuthorFeed"),
+                    ms(s, "app.bsky.feed.getTimeline"),
+                    ms(s, "app.bsky.feed.searchPosts"),
+                    d.read_errors.to_string(),
+                ]
+            })
+            .collect();
+        out.push(Section {
+            title: format!("indexer-ingest ({} scale; read p99 under {} clients)", r.scale.name(), r.steps.first().map_or(0, |s| s.raw.reads.clients)),
+            header: [
+                "events", "records", "records/s", "CPU s/1000 rec", "B/record", "B/edge", "ingest RSS MB", "serve RSS MB", "getProfile ms", "getAuthorFeed ms", "getTimeline ms",
+                "searchPosts ms", "read errors",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+            files: r.files.clone(),
+        });
+    }
     out
 }
 
@@ -268,6 +305,18 @@ fn headlines(m: &Measured) -> Vec<(String, f64)> {
             out.push((format!("{p}: CPU s/1000 events"), s.derived.cpu_s_per_1000_events));
             out.push((format!("{p}: log B/event"), s.derived.log_bytes_per_event));
             out.push((format!("{p}: out B/consumer-event"), s.derived.out_bytes_per_consumer_event));
+        }
+    }
+    if let Some(r) = &m.indexer {
+        for s in &r.steps {
+            let p = format!("indexer-ingest {} events", s.events);
+            out.push((format!("{p}: records/s"), s.derived.records_per_s));
+            if let Some(b) = s.derived.bytes_per_record {
+                out.push((format!("{p}: B/record"), b));
+            }
+            for (method, p99) in &s.derived.read_p99_ms {
+                out.push((format!("{p}: {} p99 ms", method.rsplit('.').next().unwrap_or(method)), *p99));
+            }
         }
     }
     if let Some(d) = jetstream_means(m) {

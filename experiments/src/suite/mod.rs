@@ -6,6 +6,7 @@
 //! with the steps it completed.
 
 pub mod hose_compare;
+pub mod indexer_ingest;
 pub mod jetstream_bytes;
 pub mod pds_members;
 pub mod relay_rate;
@@ -74,5 +75,6 @@ pub async fn run(def: &Definition, ctx: &Context) -> Result<()> {
         Definition::RelayRate(spec) => relay_rate::run(spec, ctx).await,
         Definition::JetstreamBytes(spec) => jetstream_bytes::run(spec, ctx).await,
         Definition::HoseCompare(spec) => hose_compare::run(spec, ctx).await,
+        Definition::IndexerIngest(spec) => indexer_ingest::run(spec, ctx).await,
     }
 }

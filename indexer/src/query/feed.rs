@@ -52,19 +52,37 @@ struct Loaded {
 
 /// One author's posts or reposts, newest first, fetched a few at a time.
 struct Stream {
-    cf: &'static str,
+    /// Posts (`doc`) or reposts (`repost_fwd`) under `prefix`.
     prefix: Vec<u8>,
     author: ActorId,
     repost: bool,
     buf: VecDeque<(Rkey, Vec<u8>)>,
     after: Option<Vec<u8>>,
     done: bool,
+    /// Entries the next fetch reads: one at first, since a timeline merges one stream per
+    /// followed account and most give a page one item or none, then doubling.
+    page: usize,
 }
 
+/// The iterators every stream of one merge shares: posts (`doc`) and reposts (`repost_fwd`).
+struct Cursors<'a> {
+    posts: crate::store::read::RevCursor<'a>,
+    reposts: crate::store::read::RevCursor<'a>,
+}
+
+/// The most a stream fetches at once.
+const STREAM_PAGE_MAX: usize = 32;
+
 impl Stream {
-    fn head(&mut self, q: &Query) -> Result<Option<Rkey>> {
+    fn new(prefix: Vec<u8>, author: ActorId, repost: bool) -> Stream {
+        Stream { prefix, author, repost, buf: VecDeque::new(), after: None, done: false, page: 1 }
+    }
+
+    fn head(&mut self, cursors: &mut Cursors) -> Result<Option<Rkey>> {
         if self.buf.is_empty() && !self.done {
-            let page = q.store.scan(self.cf, &self.prefix, self.after.as_deref(), true, 16)?;
+            let cursor = if self.repost { &mut cursors.reposts } else { &mut cursors.posts };
+            let page = cursor.scan(&self.prefix, self.after.as_deref(), self.page)?;
+            self.page = (self.page * 2).min(STREAM_PAGE_MAX);
             self.done = page.next.is_none();
             if let Some((k, _)) = page.items.last() {
                 self.after = Some(k.clone());
@@ -108,10 +126,15 @@ impl Query {
 
     /// The view of the post at `key`, if it exists and its author is visible.
     pub fn post_view(&self, viewer: Viewer, key: RecordKey) -> Result<Option<PostView>> {
-        let Some(row) = self.visible(key.actor)? else { return Ok(None) };
         let Some(doc) = self.store.doc(key)? else { return Ok(None) };
         let Some(id) = self.store.record_id(key)? else { return Ok(None) };
-        let (cid, record) = Self::doc_json(&doc);
+        self.post_view_of(viewer, key, id, &doc)
+    }
+
+    /// The view of the post at `key` whose row and id were read already.
+    fn post_view_of(&self, viewer: Viewer, key: RecordKey, id: RecordId, doc: &crate::store::rows::DocRow) -> Result<Option<PostView>> {
+        let Some(row) = self.visible(key.actor)? else { return Ok(None) };
+        let (cid, record) = Self::doc_json(doc);
         let viewer_state = match viewer.0 {
             Some(v) => {
                 let vdid = self.store.actor(v)?.map(|r| r.did).unwrap_or_default();
@@ -160,10 +183,10 @@ impl Query {
     fn streams_for(&self, author: ActorId, reposts: bool) -> Result<Vec<Stream>> {
         let mut out = Vec::new();
         if let Some(coll) = self.post_coll()? {
-            out.push(Stream { cf: "doc", prefix: cat(&[&author.bytes(), &coll.bytes()]), author, repost: false, buf: VecDeque::new(), after: None, done: false });
+            out.push(Stream::new(cat(&[&author.bytes(), &coll.bytes()]), author, false));
         }
         if reposts {
-            out.push(Stream { cf: "repost_fwd", prefix: author.bytes().to_vec(), author, repost: true, buf: VecDeque::new(), after: None, done: false });
+            out.push(Stream::new(author.bytes().to_vec(), author, true));
         }
         Ok(out)
     }
@@ -175,9 +198,10 @@ impl Query {
                 s.after = Some(cat(&[&s.prefix, &b.to_be_bytes()]));
             }
         }
+        let mut cursors = Cursors { posts: self.store.rev_cursor("doc"), reposts: self.store.rev_cursor("repost_fwd") };
         let mut heap = BinaryHeap::new();
         for (i, s) in streams.iter_mut().enumerate() {
-            if let Some(r) = s.head(self)? {
+            if let Some(r) = s.head(&mut cursors)? {
                 heap.push((r, i));
             }
         }
@@ -187,7 +211,7 @@ impl Query {
         while let Some((rkey, i)) = heap.pop() {
             let s = &mut streams[i];
             let (_, value) = s.buf.pop_front().expect("head was present");
-            if let Some(r) = s.head(self)? {
+            if let Some(r) = s.head(&mut cursors)? {
                 heap.push((r, i));
             }
             examined += 1;
@@ -201,11 +225,11 @@ impl Query {
                 let Some(subject) = RecordId::read(&value) else { continue };
                 let Some(key) = self.store.key_of(subject)? else { continue };
                 let Some(by) = self.visible(author)? else { continue };
-                let Some((loaded, _)) = self.load(key)? else { continue };
+                let Some((loaded, doc)) = self.load(key)? else { continue };
                 if !keep(&loaded, true) || self.hidden_for(viewer, key.actor)? {
                     continue;
                 }
-                let Some(post) = self.post_view(viewer, key)? else { continue };
+                let Some(post) = self.post_view_of(viewer, key, loaded.id, &doc)? else { continue };
                 let reason = ReasonRepost {
                     kind: "app.bsky.feed.defs#reasonRepost",
                     by: self.profile_basic(viewer, author, &by)?,
@@ -215,11 +239,11 @@ impl Query {
                 self.feed_item(viewer, post, &loaded.facts, Some(reason))?
             } else {
                 let key = RecordKey { actor: author, coll: self.post_coll()?.unwrap_or(CollId(0)), rkey };
-                let Some((loaded, _)) = self.load(key)? else { continue };
+                let Some((loaded, doc)) = self.load(key)? else { continue };
                 if !keep(&loaded, false) {
                     continue;
                 }
-                let Some(post) = self.post_view(viewer, key)? else { continue };
+                let Some(post) = self.post_view_of(viewer, key, loaded.id, &doc)? else { continue };
                 self.feed_item(viewer, post, &loaded.facts, None)?
             };
             items.push(item);
@@ -277,9 +301,11 @@ impl Query {
         }
         authors.sort();
         authors.dedup();
+        // Blocks either way, read once rather than twice per followed account.
+        let blocked = self.blocks_either_way(viewer)?;
         let mut streams = Vec::new();
         for a in authors {
-            if a != viewer && self.blocked_between(viewer, a)? {
+            if a != viewer && blocked.contains(&a) {
                 continue;
             }
             streams.extend(self.streams_for(a, true)?);

@@ -110,6 +110,15 @@ impl Query {
         Ok(self.edge_from("block_rev", &a.bytes(), b)?.is_some() || self.edge_from("block_rev", &b.bytes(), a)?.is_some())
     }
 
+    /// Every actor `a` blocks or is blocked by.
+    pub(crate) fn blocks_either_way(&self, a: ActorId) -> Result<std::collections::HashSet<ActorId>> {
+        let mut out = std::collections::HashSet::new();
+        // `block_fwd` is `[actor][rkey]` → subject; `block_rev` is `[subject][actor]` → rkey.
+        out.extend(self.store.scan("block_fwd", &a.bytes(), None, false, usize::MAX)?.items.iter().filter_map(|(_, v)| ActorId::read(v)));
+        out.extend(self.store.scan("block_rev", &a.bytes(), None, false, usize::MAX)?.items.iter().filter_map(|(k, _)| ActorId::read(&k[a.bytes().len()..])));
+        Ok(out)
+    }
+
     pub(crate) fn hidden_for(&self, viewer: Viewer, author: ActorId) -> Result<bool> {
         match viewer.0 {
             Some(v) if v != author => self.blocked_between(v, author),

@@ -152,6 +152,13 @@ impl Store {
         Ok(Page { items, next: None })
     }
 
+    /// One iterator over `cf`, re-seeked for many short newest-first scans: a timeline reads
+    /// one stream per followed account, and creating an iterator per scan cost more than the
+    /// scan itself.
+    pub fn rev_cursor(&self, cf: &str) -> RevCursor<'_> {
+        RevCursor { it: self.db.raw_iterator_cf(self.cf(cf)) }
+    }
+
     /// Every key of a queue family (`search_queue`, `identity_queue`), oldest first.
     pub fn queue(&self, cf: &str, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         Ok(self.scan(cf, &[], None, false, limit)?.items)
@@ -169,6 +176,40 @@ impl Store {
             out.push((name, records, invalid));
         }
         Ok(out)
+    }
+}
+
+/// See [`Store::rev_cursor`].
+pub struct RevCursor<'a> {
+    it: rocksdb::DBRawIteratorWithThreadMode<'a, rocksdb::DB>,
+}
+
+impl RevCursor<'_> {
+    /// What [`Store::scan`]`(cf, prefix, after, true, limit)` answers, on this iterator.
+    pub fn scan(&mut self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page> {
+        let end = prefix_end(prefix);
+        match (after, &end) {
+            (Some(a), _) => self.it.seek_for_prev(a),
+            (None, Some(e)) => self.it.seek_for_prev(e),
+            (None, None) => self.it.seek_to_last(),
+        }
+        let mut items: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        while let (Some(k), Some(v)) = (self.it.key(), self.it.value()) {
+            // Seeking to the prefix's end lands on that key if it exists, and `after` on itself.
+            let skip = end.as_deref().is_some_and(|e| k >= e) || after.is_some_and(|a| k == a);
+            if !skip {
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                if items.len() == limit {
+                    return Ok(Page { next: items.last().map(|(k, _)| k.clone()), items });
+                }
+                items.push((k.to_vec(), v.to_vec()));
+            }
+            self.it.prev();
+        }
+        self.it.status()?;
+        Ok(Page { items, next: None })
     }
 }
 

@@ -43,6 +43,10 @@ pub enum WorldError {
     Plc { did: String, message: String },
     #[error("the world needs at least one host and one account")]
     Empty,
+    #[error("--frames-out needs exactly one host, not {0}: several hosts' sequence numbers would interleave")]
+    TapNeedsOneHost(usize),
+    #[error("writing the emitted frames: {0}")]
+    Tap(#[from] crate::framefile::FrameFileError),
 }
 
 /// The shape of a world and its run.
@@ -106,6 +110,8 @@ pub struct World {
     threads: usize,
     account_host: Arc<Vec<usize>>,
     epoch_micros: u64,
+    /// Where every emitted frame is also written, in emission order (see [`World::tap`]).
+    tap: Option<crate::framefile::FrameWriter>,
     pub build_s: f64,
 }
 
@@ -248,7 +254,26 @@ impl World {
         }
         let accounts = Some(Accounts::new(states, opts.decoded_repos));
         let build_s = started.elapsed().as_secs_f64();
-        Ok(World { opts, hosts, identities, accounts, threads, account_host, epoch_micros, build_s })
+        Ok(World { opts, hosts, identities, accounts, threads, account_host, epoch_micros, tap: None, build_s })
+    }
+
+    /// Also writes every frame [`run`](Self::run) emits to `writer`, in emission order, and
+    /// finishes the file when the run ends: the recording a subscriber connected from the
+    /// first event would make, without the socket (an ingest benchmark's input). One host
+    /// only, so the file is one stream whose sequence numbers ascend.
+    pub fn tap(&mut self, writer: crate::framefile::FrameWriter) -> Result<(), WorldError> {
+        if self.hosts.len() != 1 {
+            return Err(WorldError::TapNeedsOneHost(self.hosts.len()));
+        }
+        self.tap = Some(writer);
+        Ok(())
+    }
+
+    /// Every account's DID, handle and signing key, in account order: what a read driver
+    /// needs to sign service-auth tokens as these (synthetic) accounts.
+    pub fn account_keys(&mut self) -> Vec<(String, String, atproto::keys::Keypair)> {
+        let accounts = self.accounts.as_mut().expect("keys are read between runs");
+        self.identities.iter().enumerate().map(|(i, id)| (id.did.clone(), id.handle.clone(), accounts.get(i).key.clone())).collect()
     }
 
     /// DID → DID document for every account.
@@ -355,6 +380,9 @@ impl World {
                     EmittedKind::Account => *by_kind.entry("#account".into()).or_default() += 1,
                 }
                 per_host[e.host] += 1;
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.write(&e.frame)?;
+                }
                 self.hosts[e.host].publish(e.seq, e.frame);
                 emitted += 1;
                 if emitted % 256 == 0 {
@@ -366,6 +394,9 @@ impl World {
         let elapsed_s = start.elapsed().as_secs_f64();
         drop(rx);
         self.accounts = Some(generator.await.expect("generator does not panic")?);
+        if let Some(tap) = self.tap.take() {
+            tap.finish()?;
+        }
         let (peak, rss) = crate::report::rss_bytes();
         let figures = WorldFigures {
             build_s: self.build_s,

@@ -9,7 +9,8 @@ use rand::Rng;
 
 use crate::model::Collection;
 
-const WORDS: &[&str] = &[
+/// The vocabulary of generated post text (read drivers build search queries from it).
+pub const WORDS: &[&str] = &[
     "the", "a", "sky", "today", "really", "love", "this", "new", "post", "thread", "people", "just", "think", "about",
     "good", "morning", "coffee", "cat", "photo", "art", "music", "news", "read", "more", "here", "what", "why",
     "open", "protocol", "network", "feed", "friends", "weekend", "finally", "great", "idea", "city", "book",

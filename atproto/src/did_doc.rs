@@ -199,6 +199,15 @@ fn is_http_url(url: &str) -> bool {
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
 }
 
+/// The `did:web` of a service at `host` and, unless it is the default, `port`
+/// (`did:web:host%3Aport`): the inverse of [`did_web_url`].
+pub fn did_web_for(host: &str, port: Option<u16>) -> String {
+    match port {
+        Some(p) => format!("did:web:{host}%3A{p}"),
+        None => format!("did:web:{host}"),
+    }
+}
+
 /// Where a `did:web` document lives: `did:web:host[%3Aport]` →
 /// `https://host[:port]/.well-known/did.json`. atproto allows no path segments. `localhost`
 /// is fetched over plain http, as the reference resolver does for development.
@@ -244,6 +253,8 @@ mod tests {
 
     #[test]
     fn did_web_urls() {
+        assert_eq!(did_web_for("pds.test", Some(2583)), "did:web:pds.test%3A2583");
+        assert_eq!(did_web_for("example.com", None), "did:web:example.com");
         assert_eq!(
             did_web_url("did:web:example.com").unwrap(),
             "https://example.com/.well-known/did.json"

@@ -118,13 +118,7 @@ async fn serve(a: ServeArgs, until_backfilled: bool) -> anyhow::Result<()> {
     let host = url::Url::parse(&public_url).context("--public-url")?;
     let did = match a.did {
         Some(d) => d,
-        None => {
-            let authority = match host.port() {
-                Some(p) => format!("{}%3A{p}", host.host_str().unwrap_or_default()),
-                None => host.host_str().unwrap_or_default().to_owned(),
-            };
-            format!("did:web:{authority}")
-        }
+        None => atproto::did_doc::did_web_for(host.host_str().unwrap_or_default(), host.port()),
     };
     indexer::serve::serve(indexer::serve::ServeConfig {
         data: a.data.data,

@@ -497,7 +497,7 @@ async fn run_read(a: ReadArgs, started: chrono::DateTime<chrono::Utc>) -> Result
     let accounts = loadgen::accounts_file::read(&a.accounts)?;
     let audience = match a.aud {
         Some(aud) => aud,
-        None => format!("did:web:{}", a.target.host_str().context("the target names no host")?) + &a.target.port().map(|p| format!("%3A{p}")).unwrap_or_default(),
+        None => atproto::did_doc::did_web_for(a.target.host_str().context("the target names no host")?, a.target.port()),
     };
     let opts = loadgen::read::ReadOptions { target: a.target, audience, methods: a.methods, clients: a.clients, duration: a.duration, viewers: a.viewers, seed: a.seed };
     let bar = progress_bar(a.output.quiet, None, "{spinner} {pos} requests {per_sec} {elapsed}");

@@ -119,26 +119,15 @@ impl Store {
     /// Up to `limit` entries under `prefix`, newest (highest key) first when `reverse`,
     /// starting after `after` (a key a previous page returned).
     pub fn scan(&self, cf: &str, prefix: &[u8], after: Option<&[u8]>, reverse: bool, limit: usize) -> Result<Page> {
+        if reverse {
+            return self.rev_cursor(cf).scan(prefix, after, limit);
+        }
         use rocksdb::{Direction, IteratorMode};
-        let cf_handle = self.cf(cf);
-        let end = prefix_end(prefix);
-        let mode = match (reverse, after) {
-            (false, Some(a)) => IteratorMode::From(a, Direction::Forward),
-            (false, None) => IteratorMode::From(prefix, Direction::Forward),
-            (true, Some(a)) => IteratorMode::From(a, Direction::Reverse),
-            (true, None) => match &end {
-                Some(e) => IteratorMode::From(e, Direction::Reverse),
-                None => IteratorMode::End,
-            },
-        };
+        let mode = IteratorMode::From(after.unwrap_or(prefix), Direction::Forward);
         let mut items = Vec::new();
-        for item in self.db.iterator_cf(cf_handle, mode) {
+        for item in self.db.iterator_cf(self.cf(cf), mode) {
             let (k, v) = item?;
             if !k.starts_with(prefix) {
-                // Reverse from the prefix's end lands on the first key past it; skip that one.
-                if reverse && end.as_deref().is_some_and(|e| *k >= *e) {
-                    continue;
-                }
                 break;
             }
             if after.is_some_and(|a| *k == *a) {
@@ -185,7 +174,8 @@ pub struct RevCursor<'a> {
 }
 
 impl RevCursor<'_> {
-    /// What [`Store::scan`]`(cf, prefix, after, true, limit)` answers, on this iterator.
+    /// Up to `limit` entries under `prefix`, highest key first, after `after`: the newest-first
+    /// half of [`Store::scan`], on this iterator.
     pub fn scan(&mut self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page> {
         let end = prefix_end(prefix);
         match (after, &end) {

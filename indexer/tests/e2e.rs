@@ -155,13 +155,24 @@ async fn three_accounts_read_back_what_they_wrote_through_the_pds() {
     quote["embed"] = json!({"$type": "app.bsky.embed.record", "record": strong(&p1, &p1_cid)});
     let (q1, _) = n.create(&bob, "app.bsky.feed.post", quote).await;
     let like = |subject: &str, cid: &str| json!({"$type": "app.bsky.feed.like", "subject": strong(subject, cid), "createdAt": now()});
-    let (carol_like, _) = n.create(&carol, "app.bsky.feed.like", like(&p1, &p1_cid)).await;
-    n.create(&bob, "app.bsky.feed.like", like(&p1, &p1_cid)).await;
-    n.create(&carol, "app.bsky.feed.repost", json!({"$type": "app.bsky.feed.repost", "subject": strong(&p1, &p1_cid), "createdAt": now()})).await;
-    let follow = |did: &str| json!({"$type": "app.bsky.graph.follow", "subject": did, "createdAt": now()});
-    n.create(&bob, "app.bsky.graph.follow", follow(&alice.did)).await;
-    n.create(&carol, "app.bsky.graph.follow", follow(&alice.did)).await;
-    n.create(&alice, "app.bsky.graph.follow", follow(&bob.did)).await;
+    // Every like, repost and follow alice is notified of, by URI: (CID, record). Most are stored
+    // as their facts and rebuilt; bob's like has a `via` and the follows other time forms, so
+    // the test reads back both the rebuilt and the kept-whole kinds.
+    let mut edges = std::collections::HashMap::new();
+    let mut create = async |a: &Account, collection: &str, record: Value| {
+        let (uri, cid) = n.create(a, collection, record.clone()).await;
+        edges.insert(uri.clone(), (cid, record));
+        uri
+    };
+    let carol_like = create(&carol, "app.bsky.feed.like", like(&p1, &p1_cid)).await;
+    let mut via_like = like(&p1, &p1_cid);
+    via_like["via"] = strong(&q1, &p1_cid);
+    create(&bob, "app.bsky.feed.like", via_like).await;
+    create(&carol, "app.bsky.feed.repost", json!({"$type": "app.bsky.feed.repost", "subject": strong(&p1, &p1_cid), "createdAt": now()})).await;
+    let follow = |did: &str, created_at: String| json!({"$type": "app.bsky.graph.follow", "subject": did, "createdAt": created_at});
+    create(&bob, "app.bsky.graph.follow", follow(&alice.did, chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))).await;
+    create(&carol, "app.bsky.graph.follow", follow(&alice.did, chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, false))).await;
+    n.create(&alice, "app.bsky.graph.follow", follow(&bob.did, now())).await;
 
     // Counts on alice's profile and post, as alice sees them through her PDS.
     n.eventually("alice's counts", || async {
@@ -222,6 +233,10 @@ async fn three_accounts_read_back_what_they_wrote_through_the_pds() {
     let mut reasons: Vec<&str> = notes["notifications"].as_array().unwrap().iter().map(|x| x["reason"].as_str().unwrap()).collect();
     reasons.sort();
     assert_eq!(reasons, ["follow", "follow", "like", "like", "quote", "reply", "repost"]);
+    for x in notes["notifications"].as_array().unwrap().iter().filter(|x| ["like", "repost", "follow"].contains(&x["reason"].as_str().unwrap())) {
+        let (cid, record) = &edges[x["uri"].as_str().unwrap()];
+        assert_eq!((&x["cid"], &x["record"]), (&json!(cid), record), "{x:#}");
+    }
     let notes = n.get(&bob, "app.bsky.notification.listNotifications", &[]).await;
     assert!(notes["notifications"].as_array().unwrap().iter().any(|x| x["reason"] == "mention" && x["uri"] == p2.as_str()));
     let unread = n.get(&alice, "app.bsky.notification.getUnreadCount", &[]).await;

@@ -5,6 +5,8 @@
 //! - [`feed`]: posts (replies, quotes, embeds, facets, langs, tags), likes, reposts, feed
 //!   generators and threadgates.
 //! - [`graph`]: follows, blocks, lists and list items.
+//! - [`edge_record`]: likes, reposts and follows rebuilt from their facts, so that their
+//!   notifications need not keep the record's bytes.
 //! - [`links`]: every AT-URI and DID anywhere in any record, for backlinks.
 //!
 //! A record of a collection the indexer knows but that does not decode as that collection is
@@ -12,6 +14,7 @@
 //! is indexed for its links only.
 
 pub mod actor;
+pub mod edge_record;
 pub mod feed;
 pub mod graph;
 pub mod links;

@@ -129,8 +129,12 @@ impl Query {
     /// A stored document with its key parts resolved.
     pub(crate) fn doc_json(doc: &DocRow) -> (String, serde_json::Value) {
         let cid = Cid::try_from(doc.cid.as_slice()).map(|c| c.to_string()).unwrap_or_default();
-        let record = atproto::cbor::decode_value(&doc.cbor).map(|v| atproto::json::to_json(&v)).unwrap_or(serde_json::Value::Null);
-        (cid, record)
+        (cid, Self::cbor_json(&doc.cbor))
+    }
+
+    /// A stored record's JSON form (`null` if its bytes no longer decode).
+    pub(crate) fn cbor_json(cbor: &[u8]) -> serde_json::Value {
+        atproto::cbor::decode_value(cbor).map(|v| atproto::json::to_json(&v)).unwrap_or(serde_json::Value::Null)
     }
 
     pub(crate) fn rid_of_uri(&self, uri: &str) -> Result<Option<(RecordKey, RecordId)>> {

@@ -5,7 +5,8 @@ use super::views::Notification;
 use super::{micros_to_rfc3339, Page, Query, QueryError, Result, Viewer};
 use crate::store::rows::{self, NotifRow};
 use crate::store::write::Reason;
-use crate::store::{ActorId, RecordId, RecordKey, Rkey};
+use crate::index::edge_record;
+use crate::store::{ActorId, RecordId, RecordKey, Rkey, StoreError};
 
 impl Query {
     /// µs of the viewer's last `updateSeen`.
@@ -30,25 +31,38 @@ impl Query {
             return Ok(None);
         }
         let n: NotifRow = rows::decode("notif", value)?;
-        let record = match &n.record {
-            Some(bytes) => atproto::cbor::decode_value(bytes).map(|v| atproto::json::to_json(&v)).unwrap_or(serde_json::Value::Null),
-            None => {
-                let Some(coll) = self.store.coll_id(crate::index::POST)? else { return Ok(None) };
-                match self.store.doc(RecordKey { actor: author, coll, rkey })? {
-                    Some(doc) => Self::doc_json(&doc).1,
-                    // The post is gone; so is the notification's point.
-                    None => return Ok(None),
-                }
-            }
-        };
-        let reason_subject = match n.subject {
+        let reason_subject = match n.subject() {
             Some(id) => match self.store.key_of(RecordId(id))? {
                 Some(k) => self.store.uri(k)?,
                 None => None,
             },
             None => None,
         };
-        let cid = atproto::Cid::try_from(n.cid.as_slice()).map(|c| c.to_string()).map_err(|e| QueryError::BadRequest(e.to_string()))?;
+        let (cid, record) = match &n {
+            NotifRow::Post { .. } => {
+                let Some(coll) = self.store.coll_id(crate::index::POST)? else { return Ok(None) };
+                match self.store.doc(RecordKey { actor: author, coll, rkey })? {
+                    Some(doc) => Self::doc_json(&doc),
+                    // The post is gone; so is the notification's point.
+                    None => return Ok(None),
+                }
+            }
+            NotifRow::Edge { record, .. } => {
+                let subject = match reason {
+                    Reason::Follow => self.store.actor(viewer)?.map(|a| a.did),
+                    _ => reason_subject.clone(),
+                };
+                let rebuilt = subject.zip(reason.edge_kind()).and_then(|(s, kind)| edge_record::rebuild(kind, *record, &s, rkey.micros()));
+                let Some((cid, bytes)) = rebuilt else {
+                    return Err(QueryError::Store(StoreError::Corrupt { what: "notif", why: "an edge record that does not rebuild".into() }));
+                };
+                (cid.to_string(), Self::cbor_json(&bytes))
+            }
+            NotifRow::Whole { cid, record, .. } => {
+                let cid = atproto::Cid::try_from(cid.as_slice()).map_err(|e| StoreError::Corrupt { what: "notif", why: e.to_string() })?;
+                (cid.to_string(), Self::cbor_json(record))
+            }
+        };
         Ok(Some(Notification {
             uri: self.edge_uri(&row.did, reason.collection(), rkey)?,
             cid,

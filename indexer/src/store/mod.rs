@@ -20,7 +20,7 @@
 //! | `listitem_rev` | `[list RecordId][subject]` | rkey |
 //! | `reply` | `[parent RecordId][child RecordId]` | empty |
 //! | `quote` | `[quoted RecordId][quoting RecordId]` | empty |
-//! | `notif` | `[recipient][rkey][author][reason u8]` | [`rows::NotifRow`]: the record's CID, its bytes (edges only), the subject |
+//! | `notif` | `[recipient][rkey][author][reason u8]` | [`rows::NotifRow`]: the subject, and for a like, repost or follow its creation time and subject CID (the record is rebuilt from them, [`crate::index::edge_record`]) or, when it holds more, its CID and bytes |
 //! | `seen` | [`ActorId`] | µs of the last `updateSeen` |
 //! | `count` | `[kind u8][id]` | i64 little-endian, summed by a merge operator |
 //! | `link` | `[target u40][collection][path u16][source RecordId]` | empty (backlinks) |

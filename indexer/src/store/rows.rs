@@ -59,14 +59,30 @@ pub struct DocRow {
     pub cbor: Vec<u8>,
 }
 
-/// A notification: the causing record's CID, its bytes when they are not in `doc` (likes,
-/// reposts and follows), and the subject record id.
+/// A notification: how to show the record that caused it, and the subject record id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotifRow {
-    #[serde(with = "serde_bytes")]
-    pub cid: Vec<u8>,
-    pub record: Option<serde_bytes::ByteBuf>,
-    pub subject: Option<u64>,
+pub enum NotifRow {
+    /// A reply, mention or quote: the post and its CID are in `doc`.
+    Post { subject: Option<u64> },
+    /// A like, repost or follow that is exactly its facts, rebuilt by
+    /// [`crate::index::edge_record::rebuild`].
+    Edge { record: crate::index::edge_record::Compact, subject: Option<u64> },
+    /// An edge record with more than its facts: its CID and bytes, whole.
+    Whole {
+        #[serde(with = "serde_bytes")]
+        cid: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        record: Vec<u8>,
+        subject: Option<u64>,
+    },
+}
+
+impl NotifRow {
+    pub fn subject(&self) -> Option<u64> {
+        match self {
+            NotifRow::Post { subject } | NotifRow::Edge { subject, .. } | NotifRow::Whole { subject, .. } => *subject,
+        }
+    }
 }
 
 /// A generic record's links: `(target id, path id)` pairs.

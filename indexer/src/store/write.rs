@@ -22,7 +22,7 @@ use rocksdb::WriteBatch;
 use super::keys::{cat, ActorId, CollId, RecordId, RecordKey, Rkey, INTERNED_RKEY};
 use super::rows::{self, AccountStatus, ActorRow, DocRow, LinkRow, NotifRow};
 use super::{Result, Store, StoreError};
-use crate::index::{self, EdgeKind, Facts, Indexed, PostFacts};
+use crate::index::{self, edge_record, EdgeKind, Facts, Indexed, PostFacts};
 use crate::search::SearchOp;
 
 /// Kinds of counts (`count` family key prefix).
@@ -81,6 +81,15 @@ impl Reason {
             Reason::Repost => index::REPOST,
             Reason::Follow => index::FOLLOW,
             Reason::Reply | Reason::Mention | Reason::Quote => index::POST,
+        }
+    }
+    /// The edge whose record caused it, for likes, reposts and follows.
+    pub fn edge_kind(self) -> Option<EdgeKind> {
+        match self {
+            Reason::Like => Some(EdgeKind::Like),
+            Reason::Repost => Some(EdgeKind::Repost),
+            Reason::Follow => Some(EdgeKind::Follow),
+            Reason::Reply | Reason::Mention | Reason::Quote => None,
         }
     }
 }
@@ -584,7 +593,7 @@ impl<'w> Batch<'w> {
             self.put("doc", &key.bytes(), &rows::encode(&row));
         }
         match &indexed.facts {
-            Facts::Post(post) => self.add_post(key, did, collection, rkey, post, cid)?,
+            Facts::Post(post) => self.add_post(key, did, collection, rkey, post)?,
             Facts::Profile => {
                 self.queue_search(SearchOp::Actor { did: did.to_owned() })?;
             }
@@ -654,7 +663,7 @@ impl<'w> Batch<'w> {
                 self.add_count(counted, &value[..5], sign);
                 if let Some(subject) = RecordId::read(value) {
                     if let Some(author) = self.record_author(subject)? {
-                        self.notify(author, key, reason, Some(subject), record);
+                        self.notify(author, key, reason, record.map(|r| Self::edge_notif(kind, key, r, Some(subject))));
                     }
                 }
             }
@@ -662,7 +671,7 @@ impl<'w> Batch<'w> {
                 let subject = ActorId::read(value).ok_or(StoreError::Corrupt { what: "follow", why: "short value".into() })?;
                 self.add_count(count::FOLLOWERS, &subject.bytes(), sign);
                 self.add_count(count::FOLLOWS, &key.actor.bytes(), sign);
-                self.notify(subject, key, Reason::Follow, None, record);
+                self.notify(subject, key, Reason::Follow, record.map(|r| Self::edge_notif(kind, key, r, None)));
             }
             EdgeKind::Block | EdgeKind::ListItem => {}
         }
@@ -673,33 +682,42 @@ impl<'w> Batch<'w> {
         Ok(self.get("rid_key", &id.bytes())?.and_then(|k| RecordKey::read(&k)).map(|k| k.actor))
     }
 
-    /// Adds (with the causing record's CID and, for edges, its bytes) or removes a
-    /// notification. Posts keep their bytes in `doc`, so post notifications store none.
-    fn notify(&mut self, recipient: ActorId, source: RecordKey, reason: Reason, subject: Option<RecordId>, record: Option<(Cid, &[u8])>) {
+    /// Adds or removes (`None`) a notification.
+    fn notify(&mut self, recipient: ActorId, source: RecordKey, reason: Reason, row: Option<NotifRow>) {
         if recipient == source.actor {
             return;
         }
         let key = cat(&[&recipient.bytes(), &source.rkey.bytes(), &source.actor.bytes(), &[reason as u8]]);
-        match record {
-            Some((cid, cbor)) => {
-                let keep_bytes = !matches!(reason, Reason::Reply | Reason::Mention | Reason::Quote);
-                let row = NotifRow { cid: cid.to_bytes(), record: keep_bytes.then(|| serde_bytes::ByteBuf::from(cbor.to_vec())), subject: subject.map(|s| s.0) };
-                self.put("notif", &key, &rows::encode(&row));
-            }
+        match row {
+            Some(row) => self.put("notif", &key, &rows::encode(&row)),
             None => self.delete("notif", &key),
         }
     }
 
-    fn add_post(&mut self, key: RecordKey, did: &str, collection: &str, rkey: &str, post: &PostFacts, cid: Cid) -> Result<()> {
+    /// The notification row of an edge record: compact when [`edge_record::compact`] rebuilds
+    /// it exactly from a subject the store prints back the same, whole otherwise.
+    fn edge_notif(kind: EdgeKind, key: RecordKey, (cid, cbor): (Cid, &[u8]), subject: Option<RecordId>) -> NotifRow {
+        let subject = subject.map(|s| s.0);
+        let canonical = |s: &str| match kind {
+            EdgeKind::Follow => true,
+            _ => split_uri(s).is_some_and(|(d, c, r)| format!("at://{d}/{c}/{r}") == s),
+        };
+        match edge_record::compact(kind, &cid, cbor, key.rkey.micros()) {
+            Some((record, s)) if key.rkey.tid().is_some() && canonical(&s) => NotifRow::Edge { record, subject },
+            _ => NotifRow::Whole { cid: cid.to_bytes(), record: cbor.to_vec(), subject },
+        }
+    }
+
+    fn add_post(&mut self, key: RecordKey, did: &str, collection: &str, rkey: &str, post: &PostFacts) -> Result<()> {
         let id = self.record_id(key)?;
-        self.post_effects(key, id, post, Some(cid))?;
+        self.post_effects(key, id, post, true)?;
         self.queue_search(SearchOp::Post { uri: format!("at://{did}/{collection}/{rkey}") })
     }
 
-    /// The reply, quote, mention and count effects of a post: added (with its CID) or removed.
-    fn post_effects(&mut self, key: RecordKey, id: RecordId, post: &PostFacts, cid: Option<Cid>) -> Result<()> {
-        let sign = if cid.is_some() { 1 } else { -1 };
-        let record = cid.map(|c| (c, &[][..]));
+    /// The reply, quote, mention and count effects of a post: added or removed.
+    fn post_effects(&mut self, key: RecordKey, id: RecordId, post: &PostFacts, adding: bool) -> Result<()> {
+        let sign = if adding { 1 } else { -1 };
+        let row = |subject: Option<RecordId>| adding.then_some(NotifRow::Post { subject: subject.map(|s| s.0) });
         self.add_count(count::POSTS, &key.actor.bytes(), sign);
         let mut notified = Vec::new();
         if let Some(parent) = &post.reply_parent {
@@ -707,7 +725,7 @@ impl<'w> Batch<'w> {
                 let k = cat(&[&parent_id.bytes(), &id.bytes()]);
                 if sign > 0 { self.put("reply", &k, &[]) } else { self.delete("reply", &k) }
                 self.add_count(count::REPLIES, &parent_id.bytes(), sign);
-                self.notify(parent_key.actor, key, Reason::Reply, Some(parent_id), record);
+                self.notify(parent_key.actor, key, Reason::Reply, row(Some(parent_id)));
                 notified.push(parent_key.actor);
             }
         }
@@ -717,7 +735,7 @@ impl<'w> Batch<'w> {
                 if sign > 0 { self.put("quote", &k, &[]) } else { self.delete("quote", &k) }
                 self.add_count(count::QUOTES, &quoted_id.bytes(), sign);
                 if !notified.contains(&quoted_key.actor) {
-                    self.notify(quoted_key.actor, key, Reason::Quote, Some(quoted_id), record);
+                    self.notify(quoted_key.actor, key, Reason::Quote, row(Some(quoted_id)));
                     notified.push(quoted_key.actor);
                 }
             }
@@ -725,7 +743,7 @@ impl<'w> Batch<'w> {
         for did in &post.mentions {
             let mentioned = self.actor(did)?;
             if !notified.contains(&mentioned) {
-                self.notify(mentioned, key, Reason::Mention, None, record);
+                self.notify(mentioned, key, Reason::Mention, row(None));
                 notified.push(mentioned);
             }
         }
@@ -762,7 +780,7 @@ impl<'w> Batch<'w> {
             if collection == index::POST {
                 if let Ok(Facts::Post(post)) = index::facts(index::POST, &doc.cbor) {
                     let id = self.record_id(key)?;
-                    self.post_effects(key, id, &post, None)?;
+                    self.post_effects(key, id, &post, false)?;
                 }
                 let rkey = self.rkey_string(key.rkey)?;
                 self.queue_search(SearchOp::Post { uri: format!("at://{did}/{collection}/{rkey}") })?;

@@ -764,3 +764,35 @@ async fn rate_limits_and_open_registration() {
     .ok();
     env.pds.shutdown().await;
 }
+
+/// `createAccount` while the PLC directory is unreachable: a clear `UpstreamFailure`, nothing
+/// of the account left behind (the handle stays free), and the same request succeeds once the
+/// directory is back.
+#[tokio::test]
+async fn create_account_with_the_plc_directory_down_leaves_nothing_and_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let plc_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = pds::Config::from_vars(&common::vars(dir.path(), port, &format!("http://{plc_addr}"), &[("PDS_INVITE_REQUIRED", "false")])).unwrap();
+    let server = pds::spawn(config, listener).await.unwrap();
+    let client = common::Client::new(&server.url());
+    let body = json!({"handle": "late.test", "email": "late@example.com", "password": "late-pw"});
+
+    let refused = client.post("com.atproto.server.createAccount", Auth::None, body.clone()).await.err(502, "UpstreamFailure");
+    assert!(refused.body["message"].as_str().unwrap().contains("PLC directory"), "{:?}", refused.body);
+    client.get("com.atproto.identity.resolveHandle", Auth::None, &[("handle", "late.test")]).await.err(400, "HandleNotFound");
+    client
+        .post("com.atproto.server.createSession", Auth::None, json!({"identifier": "late.test", "password": "late-pw"}))
+        .await
+        .err(401, "AuthenticationRequired");
+    let repos = client.get("com.atproto.sync.listRepos", Auth::None, &[]).await.ok();
+    assert_eq!(repos["repos"], json!([]), "no half-made repository");
+
+    let plc = plc::ServerBuilder::new(dir.path().join("plc")).metrics_handle(pds::state::metrics_handle()).bind(plc_addr).await.unwrap();
+    let made = client.post("com.atproto.server.createAccount", Auth::None, body).await.ok();
+    assert_eq!(made["handle"], "late.test");
+    let doc = reqwest::get(format!("{}/{}", plc.url(), made["did"].as_str().unwrap())).await.unwrap();
+    assert_eq!(doc.status(), 200, "the DID is in the directory now");
+    client.post("com.atproto.server.createSession", Auth::None, json!({"identifier": "late.test", "password": "late-pw"})).await.ok();
+}

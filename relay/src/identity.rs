@@ -10,26 +10,38 @@ use std::time::{Duration, Instant};
 
 use atproto::keys::PublicKey;
 
+/// Why an identity did not resolve. All but [`ResolveError::Unavailable`] are the identity's
+/// own answer, and drop the event that needed it; an outage is retried, never a drop.
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum ResolveError {
-    #[error("unsupported DID method: {0}")]
+    #[error("unsupported DID: {0}")]
     UnsupportedMethod(String),
+    /// HTTP 404 from the directory or the did:web host.
     #[error("DID not found: {0}")]
     NotFound(String),
-    #[error("resolution failed: {0}")]
-    Http(String),
+    /// HTTP 410 from the PLC directory: the DID's log ends in a tombstone.
+    #[error("DID is tombstoned: {0}")]
+    Tombstoned(String),
     #[error("invalid DID document: {0}")]
     Document(String),
+    /// Another definitive refusal (a non-public address, another 4xx).
+    #[error("DID did not resolve: {0}")]
+    Refused(String),
+    /// A timeout, a refused connection, a 5xx, 408 or 429: worth retrying.
+    #[error("identity service unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<plc::ResolveError> for ResolveError {
     fn from(e: plc::ResolveError) -> Self {
         use plc::ResolveError as P;
         match e {
-            P::NotFound(d) | P::Deactivated(d) => ResolveError::NotFound(d),
+            e if !e.is_definitive() => ResolveError::Unavailable(e.to_string()),
+            P::NotFound(d) => ResolveError::NotFound(d),
+            P::Deactivated(d) => ResolveError::Tombstoned(d),
             P::InvalidDid(d) | P::UnsupportedMethod(d) => ResolveError::UnsupportedMethod(d),
             e @ (P::DidDoc(_) | P::BadDocument(_) | P::IdMismatch { .. }) => ResolveError::Document(e.to_string()),
-            other => ResolveError::Http(other.to_string()),
+            other => ResolveError::Refused(other.to_string()),
         }
     }
 }

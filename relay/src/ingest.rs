@@ -7,6 +7,11 @@
 //! last accepted rev and not in the future, and `verify_commit` (blocks, signature, op
 //! inversion to `prevData`) against the current signing key (re-resolved once on failure, in
 //! case the key rotated); `#sync` signed by the key, then it resets the account's state.
+//!
+//! Only the event's own faults drop it. Our faults ([`IngestError::Store`]: a store or log
+//! write failed) and an identity service's outage ([`IngestError::IdentityUnavailable`]) leave
+//! the host's cursor before the event: the upstream task disconnects and resumes from there
+//! with backoff, so the event (and every later one of that host) waits in order instead.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -27,8 +32,15 @@ pub enum DropReason {
     UnknownType(String),
     #[error("upstream seq {seq} not after {cursor}")]
     SeqBackwards { seq: i64, cursor: i64 },
+    /// The DID method is not supported, or its host refused with another definitive answer.
     #[error("DID resolution failed: {0}")]
     Resolve(String),
+    #[error("DID not found: {0}")]
+    DidNotFound(String),
+    #[error("DID is tombstoned: {0}")]
+    DidTombstoned(String),
+    #[error("invalid DID document: {0}")]
+    DidDocInvalid(String),
     #[error("DID document names host {named:?}, event came from {from}")]
     WrongHost { named: Option<String>, from: String },
     #[error("account is taken down by the relay")]
@@ -55,6 +67,9 @@ impl DropReason {
             Self::UnknownType(_) => "unknown_type",
             Self::SeqBackwards { .. } => "seq_backwards",
             Self::Resolve(_) => "resolve_failed",
+            Self::DidNotFound(_) => "did_not_found",
+            Self::DidTombstoned(_) => "did_tombstoned",
+            Self::DidDocInvalid(_) => "did_doc_invalid",
             Self::WrongHost { .. } => "wrong_host",
             Self::AccountBanned => "account_banned",
             Self::Throttled => "account_throttled",
@@ -64,6 +79,45 @@ impl DropReason {
             Self::RevInFuture(_) => "rev_in_future",
             Self::Verify(_) => "verify_failed",
         }
+    }
+
+    /// Every label [`DropReason::label`] gives (the metric's complete set of reasons).
+    pub const LABELS: &'static [&'static str] = &[
+        "malformed", "unknown_type", "seq_backwards", "resolve_failed", "did_not_found", "did_tombstoned", "did_doc_invalid",
+        "wrong_host", "account_banned", "account_throttled", "account_inactive", "bad_rev", "rev_not_newer", "rev_in_future",
+        "verify_failed",
+    ];
+}
+
+impl From<ResolveError> for IngestError {
+    fn from(e: ResolveError) -> Self {
+        IngestError::Dropped(match e {
+            ResolveError::Unavailable(why) => return IngestError::IdentityUnavailable(why),
+            ResolveError::NotFound(did) => DropReason::DidNotFound(did),
+            ResolveError::Tombstoned(did) => DropReason::DidTombstoned(did),
+            ResolveError::Document(why) => DropReason::DidDocInvalid(why),
+            e @ (ResolveError::UnsupportedMethod(_) | ResolveError::Refused(_)) => DropReason::Resolve(e.to_string()),
+        })
+    }
+}
+
+/// Why an upstream frame was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The event's own fault: dropped and counted by reason; the cursor moves past it.
+    #[error(transparent)]
+    Dropped(#[from] DropReason),
+    /// Our fault: the store or the log could not be read or written. Retried, never dropped.
+    #[error("store: {0}")]
+    Store(String),
+    /// The PLC directory or a did:web host is down or overloaded. Retried, never dropped.
+    #[error("identity unavailable: {0}")]
+    IdentityUnavailable(String),
+}
+
+impl IngestError {
+    fn store(e: impl std::fmt::Display) -> IngestError {
+        IngestError::Store(e.to_string())
     }
 }
 
@@ -114,23 +168,31 @@ impl Relay {
     }
 
     /// Validates one upstream frame from `host` and, if valid, appends it to the log.
-    pub async fn ingest(&self, host: &HostCtx, bytes: &[u8], pre: Option<PreVerified>) -> Result<Ingested, DropReason> {
+    pub async fn ingest(&self, host: &HostCtx, bytes: &[u8], pre: Option<PreVerified>) -> Result<Ingested, IngestError> {
         metrics::counter!("relay_events_in_total", "host" => host.hostname.clone()).increment(1);
         let result = self.ingest_inner(host, bytes, pre).await;
         match &result {
             Ok(Ingested::Accepted(_)) => {
                 metrics::counter!("relay_events_accepted_total", "host" => host.hostname.clone()).increment(1)
             }
-            Err(reason) => {
+            Err(IngestError::Dropped(reason)) => {
                 tracing::debug!(host = %host.hostname, %reason, "event dropped");
                 metrics::counter!("relay_events_dropped_total", "reason" => reason.label()).increment(1)
             }
-            _ => {}
+            Err(e @ IngestError::Store(_)) => {
+                tracing::error!(host = %host.hostname, error = %e, "store error: the event waits for a retry");
+                metrics::counter!("relay_store_errors_total").increment(1)
+            }
+            Err(e @ IngestError::IdentityUnavailable(_)) => {
+                tracing::warn!(host = %host.hostname, error = %e, "identity unavailable: the event waits for a retry");
+                metrics::counter!("relay_identity_unavailable_total").increment(1)
+            }
+            Ok(_) => {}
         }
         result
     }
 
-    async fn ingest_inner(&self, host: &HostCtx, bytes: &[u8], mut pre: Option<PreVerified>) -> Result<Ingested, DropReason> {
+    async fn ingest_inner(&self, host: &HostCtx, bytes: &[u8], pre: Option<PreVerified>) -> Result<Ingested, IngestError> {
         let frame = SubscribeReposFrame::decode(bytes).map_err(|e| DropReason::Malformed(e.to_string()))?;
         let (kind, did) = match &frame {
             SubscribeReposFrame::Error(e) => return Ok(Ingested::UpstreamError(e.error.clone())),
@@ -138,37 +200,55 @@ impl Relay {
                 tracing::info!(host = %host.hostname, name = %info.name, "upstream #info");
                 return Ok(Ingested::Ignored);
             }
-            SubscribeReposFrame::Unknown { t, .. } => return Err(DropReason::UnknownType(t.clone())),
+            SubscribeReposFrame::Unknown { t, .. } => return Err(DropReason::UnknownType(t.clone()).into()),
             SubscribeReposFrame::Commit(e) => (EventKind::Commit, e.repo.clone()),
             SubscribeReposFrame::Sync(e) => (EventKind::Sync, e.did.clone()),
             SubscribeReposFrame::Identity(e) => (EventKind::Identity, e.did.clone()),
             SubscribeReposFrame::Account(e) => (EventKind::Account, e.did.clone()),
         };
         let seq = frame.seq().unwrap_or_default();
-        {
+        let before = {
             let mut st = host.state.lock().unwrap();
             if seq <= st.cursor {
-                return Err(DropReason::SeqBackwards { seq, cursor: st.cursor });
+                return Err(DropReason::SeqBackwards { seq, cursor: st.cursor }.into());
             }
-            // The host's stream has moved past this seq whether or not the event is valid.
-            st.cursor = seq;
+            // The host's stream has moved past this seq if the event is accepted or dropped.
+            std::mem::replace(&mut st.cursor, seq)
+        };
+        let result = self.check_and_append(host, &frame, kind, &did, bytes, pre).await;
+        if matches!(result, Err(IngestError::Store(_) | IngestError::IdentityUnavailable(_))) {
+            // Not the event's fault: it is read again after the reconnect.
+            host.state.lock().unwrap().cursor = before;
         }
+        result
+    }
+
+    /// Every check after the cursor's, then the append.
+    async fn check_and_append(
+        &self,
+        host: &HostCtx,
+        frame: &SubscribeReposFrame,
+        kind: EventKind,
+        did: &str,
+        bytes: &[u8],
+        mut pre: Option<PreVerified>,
+    ) -> Result<Ingested, IngestError> {
         if did.parse::<atproto::syntax::Did>().is_err() {
-            return Err(DropReason::Malformed(format!("invalid DID {did:?}")));
+            return Err(DropReason::Malformed(format!("invalid DID {did:?}")).into());
         }
         let store = self.log.store();
-        let existing = store.get_account(&did).map_err(|e| DropReason::Malformed(format!("store: {e}")))?;
+        let existing = store.get_account(did).map_err(IngestError::store)?;
         if existing.as_ref().is_some_and(|a| a.banned) {
-            return Err(DropReason::AccountBanned);
+            return Err(DropReason::AccountBanned.into());
         }
 
         // Identity: refreshed on #identity, cached otherwise.
         let mut fresh = kind == EventKind::Identity;
         let identity = if fresh {
-            self.resolver.purge(&did);
-            self.resolver.refresh(&did).await
+            self.resolver.purge(did);
+            self.resolver.refresh(did).await
         } else {
-            self.resolver.resolve(&did).await
+            self.resolver.resolve(did).await
         };
         let identity = match identity {
             Ok(id) => Some(id),
@@ -178,12 +258,12 @@ impl Relay {
             {
                 None
             }
-            Err(e) => return Err(DropReason::Resolve(e.to_string())),
+            Err(e) => return Err(e.into()),
         };
         if let Some(id) = &identity {
             let named = id.pds.as_deref().and_then(|u| self.config.host_for_pds_url(u));
             if named.as_deref() != Some(host.hostname.as_str()) {
-                return Err(DropReason::WrongHost { named, from: host.hostname.clone() });
+                return Err(DropReason::WrongHost { named, from: host.hostname.clone() }.into());
             }
         }
 
@@ -203,23 +283,23 @@ impl Relay {
             account.throttled = limits.enabled && st.account_count > limit;
         }
 
-        match &frame {
+        match frame {
             SubscribeReposFrame::Commit(ev) => {
                 if account.throttled {
-                    self.persist_account(&did, &account, host, new_account)?;
-                    return Err(DropReason::Throttled);
+                    self.persist_account(did, &account, host, new_account)?;
+                    return Err(DropReason::Throttled.into());
                 }
                 if let Some(status) = account.status() {
-                    return Err(DropReason::Inactive(status.into()));
+                    return Err(DropReason::Inactive(status.into()).into());
                 }
                 let rev = ev.rev.parse::<Tid>().map_err(|_| DropReason::BadRev(ev.rev.clone()))?;
                 if let Some(last) = &account.rev {
                     if ev.rev.as_str() <= last.as_str() {
-                        return Err(DropReason::RevNotNewer { rev: ev.rev.clone(), last: last.clone() });
+                        return Err(DropReason::RevNotNewer { rev: ev.rev.clone(), last: last.clone() }.into());
                     }
                 }
                 if rev.timestamp_micros() > now_us() + self.config.max_rev_skew.as_micros() as u64 {
-                    return Err(DropReason::RevInFuture(ev.rev.clone()));
+                    return Err(DropReason::RevInFuture(ev.rev.clone()).into());
                 }
                 let mut id = identity.clone().expect("commits need a resolved identity");
                 let verified = loop {
@@ -237,9 +317,9 @@ impl Relay {
                         Err(e) if !fresh && matches!(e, firehose::VerifyError::Commit(_)) => {
                             // The key may have rotated since it was cached.
                             fresh = true;
-                            id = self.refresh_identity(&did, host).await?;
+                            id = self.refresh_identity(did, host).await?;
                         }
-                        Err(e) => return Err(DropReason::Verify(e.to_string())),
+                        Err(e) => return Err(DropReason::Verify(e.to_string()).into()),
                     }
                 };
                 if let (Some(data), Some(prev)) = (&account.data, ev.prev_data) {
@@ -253,13 +333,13 @@ impl Relay {
             }
             SubscribeReposFrame::Sync(ev) => {
                 if account.throttled {
-                    self.persist_account(&did, &account, host, new_account)?;
-                    return Err(DropReason::Throttled);
+                    self.persist_account(did, &account, host, new_account)?;
+                    return Err(DropReason::Throttled.into());
                 }
                 ev.rev.parse::<Tid>().map_err(|_| DropReason::BadRev(ev.rev.clone()))?;
                 if let Some(last) = &account.rev {
                     if ev.rev.as_str() <= last.as_str() {
-                        return Err(DropReason::RevNotNewer { rev: ev.rev.clone(), last: last.clone() });
+                        return Err(DropReason::RevNotNewer { rev: ev.rev.clone(), last: last.clone() }.into());
                     }
                 }
                 let mut id = identity.clone().expect("syncs need a resolved identity");
@@ -268,9 +348,9 @@ impl Relay {
                         Ok(c) => break c,
                         Err(firehose::VerifyError::Commit(_)) if !fresh => {
                             fresh = true;
-                            id = self.refresh_identity(&did, host).await?;
+                            id = self.refresh_identity(did, host).await?;
                         }
-                        Err(e) => return Err(DropReason::Verify(e.to_string())),
+                        Err(e) => return Err(DropReason::Verify(e.to_string()).into()),
                     }
                 };
                 account.rev = Some(commit.rev.clone());
@@ -284,44 +364,37 @@ impl Relay {
             _ => unreachable!("handled above"),
         }
         if account.throttled {
-            self.persist_account(&did, &account, host, new_account)?;
-            return Err(DropReason::Throttled);
+            self.persist_account(did, &account, host, new_account)?;
+            return Err(DropReason::Throttled.into());
         }
 
-        let host_snapshot = {
-            let mut st = host.state.lock().unwrap();
-            if new_account {
-                st.account_count += 1;
-            }
-            st.clone()
-        };
-        let seq = self
-            .log
-            .append(kind, &did, bytes, Some(&account), Some(&host_snapshot))
-            .map_err(|e| DropReason::Malformed(e.to_string()))?;
+        // The host's account count moves with the append, not before it (a failed append
+        // must leave it as it was).
+        let mut host_snapshot = host.state.lock().unwrap().clone();
+        host_snapshot.account_count += u64::from(new_account);
+        let seq = self.log.append(kind, did, bytes, Some(&account), Some(&host_snapshot)).map_err(IngestError::store)?;
+        host.state.lock().unwrap().account_count += u64::from(new_account);
         Ok(Ingested::Accepted(seq))
     }
 
-    async fn refresh_identity(&self, did: &str, host: &HostCtx) -> Result<Arc<Identity>, DropReason> {
-        let id = self.resolver.refresh(did).await.map_err(|e| DropReason::Resolve(e.to_string()))?;
+    async fn refresh_identity(&self, did: &str, host: &HostCtx) -> Result<Arc<Identity>, IngestError> {
+        let id = self.resolver.refresh(did).await?;
         let named = id.pds.as_deref().and_then(|u| self.config.host_for_pds_url(u));
         if named.as_deref() != Some(host.hostname.as_str()) {
-            return Err(DropReason::WrongHost { named, from: host.hostname.clone() });
+            return Err(DropReason::WrongHost { named, from: host.hostname.clone() }.into());
         }
         Ok(id)
     }
 
     /// Records a throttled account (so the quota counts it) without forwarding its event.
-    fn persist_account(&self, did: &str, account: &AccountState, host: &HostCtx, new: bool) -> Result<(), DropReason> {
+    fn persist_account(&self, did: &str, account: &AccountState, host: &HostCtx, new: bool) -> Result<(), IngestError> {
         let store = self.log.store();
-        store.put_account(did, account).map_err(|e| DropReason::Malformed(format!("store: {e}")))?;
+        store.put_account(did, account).map_err(IngestError::store)?;
         if new {
-            let snapshot = {
-                let mut st = host.state.lock().unwrap();
-                st.account_count += 1;
-                st.clone()
-            };
-            store.put_host(&snapshot).map_err(|e| DropReason::Malformed(format!("store: {e}")))?;
+            let mut snapshot = host.state.lock().unwrap().clone();
+            snapshot.account_count += 1;
+            store.put_host(&snapshot).map_err(IngestError::store)?;
+            host.state.lock().unwrap().account_count += 1;
         }
         Ok(())
     }

@@ -60,7 +60,7 @@ impl Relay {
         let store = Arc::new(Store::open(&data_dir.join("relay.rocksdb"))?);
         let log = EventLog::open(store)?;
         let resolver = Resolver::new(&config.plc_url, config.did_cache_ttl, config.testbed)?;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).user_agent("sonde-relay").build().expect("http client");
+        let http = plc::resolver::guard::guarded_client(config.testbed, Duration::from_secs(10)).expect("http client");
         Ok(Arc::new(Relay { limits: RwLock::new(config.limits), config, log, resolver, hosts: Mutex::new(HashMap::new()), http }))
     }
 
@@ -159,19 +159,14 @@ impl Relay {
                 return Err(CrawlError::Banned);
             }
         }
-        if !self.config.testbed || ssl {
-            let addrs = tokio::net::lookup_host((name.split(':').next().unwrap_or(&name), 443))
-                .await
-                .map_err(|e| CrawlError::NotPublic(format!("{name}: {e}")))?;
-            for addr in addrs {
-                if !self.config.testbed && !is_public(addr.ip()) {
-                    return Err(CrawlError::NotPublic(format!("{name} resolves to {}", addr.ip())));
-                }
-            }
-        }
+        // `http` is plc's guarded client: the name resolves once, to public addresses only,
+        // and the request dials the address that was checked.
         let scheme = if ssl { "https" } else { "http" };
         let url = format!("{scheme}://{name}/xrpc/com.atproto.server.describeServer");
-        let resp = self.http.get(&url).send().await.map_err(|e| CrawlError::NotAPds(e.to_string()))?;
+        let resp = self.http.get(&url).send().await.map_err(|e| match plc::resolver::guard::blocked_in(&e) {
+            Some(host) => CrawlError::NotPublic(format!("{host} resolves only to non-public addresses")),
+            None => CrawlError::NotAPds(e.to_string()),
+        })?;
         if !resp.status().is_success() {
             return Err(CrawlError::NotAPds(format!("HTTP {}", resp.status())));
         }
@@ -299,13 +294,6 @@ impl Relay {
         });
         self.log.append(crate::store::EventKind::Account, did, &event.encode(), Some(&acct), None)?;
         Ok(true)
-    }
-}
-
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => !(v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64),
-        IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80),
     }
 }
 

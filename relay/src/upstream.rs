@@ -1,7 +1,8 @@
 //! One task per upstream host: subscribes to its `com.atproto.sync.subscribeRepos`, resuming
 //! from the stored cursor, feeds every frame to [`Relay::ingest`], applies the host's event
 //! rate limit by back-pressure (reading slower, never dropping), and reconnects with
-//! exponential backoff after errors, error frames and disconnects.
+//! exponential backoff after errors, error frames and disconnects, and after an event that
+//! could not be ingested through no fault of its own (it is read again from the cursor).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio_tungstenite_axum::tungstenite::Message;
 
-use crate::ingest::{HostCtx, Ingested};
+use crate::ingest::{HostCtx, IngestError, Ingested};
 use crate::relay::Relay;
 use crate::store::HostStatus;
 
@@ -68,7 +69,7 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
         let config = tokio_tungstenite_axum::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(MAX_FRAME))
             .max_frame_size(Some(MAX_FRAME));
-        match tokio_tungstenite_axum::connect_async_with_config(&url, Some(config), false).await {
+        match connect(&url, &ctx.hostname, ssl, config, relay.config.testbed).await {
             Ok((mut ws, _)) => {
                 tracing::info!(host = %ctx.hostname, cursor, "connected upstream");
                 metrics::counter!("relay_upstream_connects_total", "host" => ctx.hostname.clone()).increment(1);
@@ -97,7 +98,6 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
                                     continue;
                                 }
                             };
-                            backoff = Duration::from_millis(250);
                             let limits = relay.limits();
                             if limits.enabled {
                                 let rate = ctx.state.lock().unwrap().rate_limit.unwrap_or(limits.events_per_sec);
@@ -111,13 +111,24 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
                         }
                         Some(done) = pending.next(), if !pending.is_empty() => {
                             let Ok((data, pre)) = done else { continue };
-                            if let Ok(Ingested::UpstreamError(name)) = relay.ingest(&ctx, &data, pre).await {
-                                tracing::warn!(host = %ctx.hostname, error = %name, "upstream error frame");
-                                metrics::counter!("relay_upstream_error_frames_total", "error" => name).increment(1);
-                                // Disconnect; frames read after it are not ingested (the cursor
-                                // stays before them).
-                                open = false;
-                                pending = futures::stream::FuturesOrdered::new();
+                            match relay.ingest(&ctx, &data, pre).await {
+                                Ok(Ingested::UpstreamError(name)) => {
+                                    tracing::warn!(host = %ctx.hostname, error = %name, "upstream error frame");
+                                    metrics::counter!("relay_upstream_error_frames_total", "error" => name).increment(1);
+                                    // Disconnect; frames read after it are not ingested (the cursor
+                                    // stays before them).
+                                    open = false;
+                                    pending = futures::stream::FuturesOrdered::new();
+                                }
+                                // Our fault or an identity outage: the cursor stayed before this
+                                // event, so reconnecting (with backoff) reads it again.
+                                Err(IngestError::Store(_) | IngestError::IdentityUnavailable(_)) => {
+                                    open = false;
+                                    pending = futures::stream::FuturesOrdered::new();
+                                }
+                                // Progress (an event accepted, ignored or dropped for its own
+                                // fault) resets the backoff.
+                                Ok(_) | Err(IngestError::Dropped(_)) => backoff = Duration::from_millis(250),
                             }
                             if last_persist.elapsed() > Duration::from_secs(1) {
                                 persist(&relay, &ctx);
@@ -139,6 +150,27 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
+
+/// Opens the host's WebSocket through plc's SSRF guard: the name resolves once, to public
+/// addresses only (any address in a testbed), and the socket dials one of those.
+async fn connect(
+    url: &str,
+    hostname: &str,
+    ssl: bool,
+    config: tokio_tungstenite_axum::tungstenite::protocol::WebSocketConfig,
+    testbed: bool,
+) -> Result<(Ws, tokio_tungstenite_axum::tungstenite::handshake::client::Response), String> {
+    // `name`, `name:port` or `[v6]:port`.
+    let (host, port) = match hostname.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, p.parse::<u16>().map_err(|e| format!("{hostname}: port: {e}"))?),
+        _ => (hostname, if ssl { 443 } else { 80 }),
+    };
+    let addrs = plc::resolver::guard::dialable(host, port, testbed).await.map_err(|e| e.to_string())?;
+    let stream = tokio::net::TcpStream::connect(&addrs[..]).await.map_err(|e| format!("{hostname}: {e}"))?;
+    tokio_tungstenite_axum::client_async_tls_with_config(url, stream, Some(config), None).await.map_err(|e| e.to_string())
+}
+
+type Ws = tokio_tungstenite_axum::WebSocketStream<tokio_tungstenite_axum::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Saves the host's cursor (advanced by dropped events too, which the log did not write).
 fn persist(relay: &Relay, ctx: &HostCtx) {

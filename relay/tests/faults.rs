@@ -30,44 +30,40 @@ async fn faults_are_dropped_and_counted_valid_events_pass() {
 
     // (seq, frame) of every event that must come through, in order.
     let mut valid: Vec<Vec<u8>> = Vec::new();
-    let push_valid = |seq: i64, frame: Vec<u8>, valid: &mut Vec<Vec<u8>>| {
-        host.push(seq, frame.clone());
-        valid.push(frame);
-    };
 
-    push_valid(1, sync_frame(1, a.first_sync()), &mut valid);
+    host.push_valid(1, sync_frame(1, a.first_sync()), &mut valid);
     let x = a.create_post();
     host.push(2, commit_frame(2, forged(&x)));
-    push_valid(3, commit_frame(3, x.clone()), &mut valid);
+    host.push_valid(3, commit_frame(3, x.clone()), &mut valid);
     let y = a.create_post();
     host.push(4, commit_frame(4, mutated(&y)));
     host.push(5, commit_frame(5, wrong_prev_data(&y)));
-    push_valid(6, commit_frame(6, y), &mut valid);
+    host.push_valid(6, commit_frame(6, y), &mut valid);
     let b1 = b.create_post();
-    push_valid(7, commit_frame(7, b1), &mut valid);
+    host.push_valid(7, commit_frame(7, b1), &mut valid);
     // A replay of an older commit: rev goes backwards.
     host.push(8, commit_frame(8, x));
     let b2 = b.create_post();
     // Upstream seq going backwards, then the same event properly sequenced.
     host.push(5, commit_frame(5, b2.clone()));
-    push_valid(9, commit_frame(9, b2), &mut valid);
+    host.push_valid(9, commit_frame(9, b2), &mut valid);
     // A DID whose document names another host.
     host.push(10, commit_frame(10, c.create_post()));
     let z = a.create_post();
     host.push(11, commit_frame(11, truncated(&z)));
     host.push_raw(b"\x00garbage\xff\xff".to_vec());
-    push_valid(12, commit_frame(12, z), &mut valid);
+    host.push_valid(12, commit_frame(12, z), &mut valid);
     // An error frame ends the connection; the relay reconnects with cursor 12.
     host.push_raw(SubscribeReposFrame::Error(ErrorFrame { error: "InternalError".into(), message: None }).encode());
-    push_valid(13, commit_frame(13, a.create_post()), &mut valid);
+    host.push_valid(13, commit_frame(13, a.create_post()), &mut valid);
     host.push_disconnect();
-    push_valid(14, commit_frame(14, b.create_post()), &mut valid);
+    host.push_valid(14, commit_frame(14, b.create_post()), &mut valid);
     // An inactive account's commits are not forwarded; its #account events are.
-    push_valid(15, account_frame(15, a.account(false, Some("deactivated"))), &mut valid);
+    host.push_valid(15, account_frame(15, a.account(false, Some("deactivated"))), &mut valid);
     host.push(16, commit_frame(16, a.create_post()));
-    push_valid(17, account_frame(17, a.account(true, None)), &mut valid);
-    push_valid(18, identity_frame(18, a.identity()), &mut valid);
-    push_valid(19, commit_frame(19, a.create_post()), &mut valid);
+    host.push_valid(17, account_frame(17, a.account(true, None)), &mut valid);
+    host.push_valid(18, identity_frame(18, a.identity()), &mut valid);
+    host.push_valid(19, commit_frame(19, a.create_post()), &mut valid);
 
     relay.relay.add_host(&host.hostname(), false).unwrap();
     let mut ws = connect(&format!("ws://{}/xrpc/com.atproto.sync.subscribeRepos?cursor=0", relay.addr)).await;

@@ -16,8 +16,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// The reason a host was refused, carried through reqwest's error chain.
 #[derive(Debug, thiserror::Error)]
 #[error("{host} resolves only to non-public addresses")]
-pub(crate) struct BlockedHost {
-    pub(crate) host: String,
+pub struct BlockedHost {
+    pub host: String,
 }
 
 /// Whether `ip` is a globally routable unicast address.
@@ -83,19 +83,35 @@ impl Resolve for GuardedDns {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_private = self.allow_private;
         Box::pin(async move {
-            let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
-                Ok(addrs) => addrs
-                    .filter(|a| allow_private || is_public_ip(a.ip()))
-                    .collect(),
-                Err(e) => return Err(Box::new(e) as BoxError),
-            };
-            if found.is_empty() {
-                return Err(Box::new(BlockedHost { host }) as BoxError);
-            }
+            let found = dialable(name.as_str(), 0, allow_private).await.map_err(|e| match e {
+                DialError::Lookup(e) => Box::new(e) as BoxError,
+                DialError::Blocked(b) => Box::new(b) as BoxError,
+            })?;
             Ok(Box::new(found.into_iter()) as Addrs)
         })
     }
+}
+
+/// Why [`dialable`] gave no address.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error("cannot resolve: {0}")]
+    Lookup(std::io::Error),
+    #[error(transparent)]
+    Blocked(BlockedHost),
+}
+
+/// The addresses a connection to `host:port` may dial: those it resolves to that are public
+/// (all of them with `allow_private`, for a testbed). Connect to exactly these and never
+/// resolve the name again: a second answer cannot then point the connection elsewhere.
+pub async fn dialable(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, DialError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let found: Vec<SocketAddr> =
+        tokio::net::lookup_host((bare, port)).await.map_err(DialError::Lookup)?.filter(|a| allow_private || is_public_ip(a.ip())).collect();
+    if found.is_empty() {
+        return Err(DialError::Blocked(BlockedHost { host: host.to_owned() }));
+    }
+    Ok(found)
 }
 
 /// An HTTP client for URLs taken from untrusted data (a service endpoint in someone's DID
@@ -125,8 +141,9 @@ pub fn url_allowed(url: &url::Url, allow_private: bool) -> bool {
     }
 }
 
-/// Finds a [`BlockedHost`] anywhere in an error's source chain.
-pub(crate) fn blocked_in(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// Finds a [`BlockedHost`] anywhere in an error's source chain (a [`guarded_client`]'s
+/// refusal, inside a `reqwest::Error`): the host it refused.
+pub fn blocked_in(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur = Some(err);
     while let Some(e) = cur {
         if let Some(b) = e.downcast_ref::<BlockedHost>() {
@@ -169,11 +186,22 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "64:ff9b::7f00:1",
+            "0.1.2.3",
+            "240.0.0.1",
+            "250.1.2.3",
+            "224.0.0.1",
+            "239.255.255.250",
+            "ff02::1",
+            "ff0e::1",
+            "169.254.0.1",
+            "fe80::1234",
         ] {
             assert!(!is_public_ip(private.parse().unwrap()), "{private}");
         }
-        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"] {
+        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1", "64:ff9b::101:101"] {
             assert!(is_public_ip(public.parse().unwrap()), "{public}");
         }
         assert!(is_loopback_host("localhost"));

@@ -49,27 +49,44 @@ pub async fn serve(router: Router) -> SocketAddr {
 #[derive(Clone)]
 pub struct TestPlc {
     pub docs: Arc<Mutex<HashMap<String, serde_json::Value>>>,
+    /// DIDs answered with this HTTP status instead (410 for a tombstone).
+    pub statuses: Arc<Mutex<HashMap<String, u16>>>,
+    /// While set, every request gets 503 (a directory outage).
+    pub outage: Arc<std::sync::atomic::AtomicBool>,
     pub addr: SocketAddr,
 }
 
 impl TestPlc {
     pub async fn start(docs: HashMap<String, serde_json::Value>) -> TestPlc {
         let docs = Arc::new(Mutex::new(docs));
-        let d = docs.clone();
+        let statuses: Arc<Mutex<HashMap<String, u16>>> = Default::default();
+        let outage: Arc<std::sync::atomic::AtomicBool> = Default::default();
+        let (d, st, out) = (docs.clone(), statuses.clone(), outage.clone());
         let router = Router::new().route(
             "/{did}",
             get(move |Path(did): Path<String>| {
-                let d = d.clone();
+                let (d, st, out) = (d.clone(), st.clone(), out.clone());
                 async move {
+                    use axum::http::StatusCode;
+                    if out.load(std::sync::atomic::Ordering::SeqCst) {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+                    }
+                    if let Some(code) = st.lock().unwrap().get(&did) {
+                        return (StatusCode::from_u16(*code).unwrap(), "status").into_response();
+                    }
                     match d.lock().unwrap().get(&did) {
                         Some(doc) => Json(doc.clone()).into_response(),
-                        None => (axum::http::StatusCode::NOT_FOUND, "not found").into_response(),
+                        None => (StatusCode::NOT_FOUND, "not found").into_response(),
                     }
                 }
             }),
         );
         let addr = serve(router).await;
-        TestPlc { docs, addr }
+        TestPlc { docs, statuses, outage, addr }
+    }
+
+    pub fn set_outage(&self, down: bool) {
+        self.outage.store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn url(&self) -> String {
@@ -137,6 +154,12 @@ impl TestHost {
     pub fn push(&self, seq: i64, bytes: Vec<u8>) {
         self.script.lock().unwrap().push(Step::Frame { pos: seq, bytes });
         self.notify.notify_waiters();
+    }
+
+    /// Appends a frame that must come through, and adds it to `valid`.
+    pub fn push_valid(&self, seq: i64, bytes: Vec<u8>, valid: &mut Vec<Vec<u8>>) {
+        self.push(seq, bytes.clone());
+        valid.push(bytes);
     }
 
     /// Appends a frame without a usable seq (garbage, error frames), positioned at the last

@@ -38,7 +38,9 @@ fn main() {
             println!("cargo:rerun-if-changed={}", dir.display());
             collect(&dir, &mut files);
         }
-        None => println!("cargo:warning=no Lexicon schemas found (set SONDE_LEXICONS_DIR): records will be stored unvalidated unless PDS_LEXICON_DIRECTORY is set"),
+        None => {
+            println!("cargo:warning=no Lexicon schemas found (set SONDE_LEXICONS_DIR): records will be stored unvalidated unless PDS_LEXICON_DIRECTORY is set")
+        }
     }
     files.sort();
     let mut code = String::from("/// Lexicon schema documents found at build time.\npub static EMBEDDED: &[&str] = &[\n");

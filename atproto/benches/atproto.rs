@@ -70,17 +70,12 @@ fn k256(c: &mut Criterion) {
     // Per-signature cost of a batch of 16 (as the load generator signs), both curves.
     for kind in [KeyType::K256, KeyType::P256] {
         let keys: Vec<Keypair> = (0..16).map(|_| Keypair::generate(kind)).collect();
-        let items: Vec<(&Keypair, [u8; 32])> =
-            keys.iter().enumerate().map(|(i, k)| (k, [i as u8; 32])).collect();
+        let items: Vec<(&Keypair, [u8; 32])> = keys.iter().enumerate().map(|(i, k)| (k, [i as u8; 32])).collect();
         let mut group = c.benchmark_group(format!("{kind:?}_sign").to_lowercase());
         group.throughput(Throughput::Elements(16));
-        group.bench_function("one_by_one_16", |b| {
-            b.iter(|| items.iter().map(|(k, d)| k.sign_digest(black_box(d))).collect::<Vec<_>>())
-        });
+        group.bench_function("one_by_one_16", |b| b.iter(|| items.iter().map(|(k, d)| k.sign_digest(black_box(d))).collect::<Vec<_>>()));
         group.bench_function("batch_16", |b| b.iter(|| atproto::keys::sign_digests(black_box(&items))));
-        group.bench_function("batch_16_vartime", |b| {
-            b.iter(|| atproto::keys::sign_digests_vartime(black_box(&items)))
-        });
+        group.bench_function("batch_16_vartime", |b| b.iter(|| atproto::keys::sign_digests_vartime(black_box(&items))));
         group.finish();
     }
 }
@@ -88,10 +83,8 @@ fn k256(c: &mut Criterion) {
 fn corpus_commit(c: &mut Criterion) {
     let Some(dir) = atproto::fixtures::shared_path("corpus/bsky-network-2026-07-04") else { return };
     let raw = zstd::decode_all(std::fs::File::open(dir.join("frames.bin.zst")).unwrap()).unwrap();
-    let docs: std::collections::HashMap<String, atproto::did_doc::DidDocument> = serde_json::from_slice(
-        &zstd::decode_all(std::fs::File::open(dir.join("did_docs.json.zst")).unwrap()).unwrap(),
-    )
-    .unwrap();
+    let docs: std::collections::HashMap<String, atproto::did_doc::DidDocument> =
+        serde_json::from_slice(&zstd::decode_all(std::fs::File::open(dir.join("did_docs.json.zst")).unwrap()).unwrap()).unwrap();
     // The first #commit frame.
     let mut rest = raw.as_slice();
     let frame = loop {
@@ -118,9 +111,7 @@ fn corpus_commit(c: &mut Criterion) {
             _ => unreachable!("corpus ops are well-formed"),
         })
         .collect();
-    c.bench_function("read_corpus_commit_car", |b| {
-        b.iter(|| atproto::car::read(black_box(&event.blocks), atproto::car::CarLimits::firehose()).unwrap())
-    });
+    c.bench_function("read_corpus_commit_car", |b| b.iter(|| atproto::car::read(black_box(&event.blocks), atproto::car::CarLimits::firehose()).unwrap()));
     c.bench_function("invert_corpus_commit", |b| b.iter(|| invert(&store, commit.data, black_box(&ops)).unwrap()));
     c.bench_function("verify_corpus_commit_frame", |b| {
         b.iter_batched(

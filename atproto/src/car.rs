@@ -186,11 +186,7 @@ pub fn read_wanted(bytes: &[u8], wanted: &[Cid], limits: CarLimits) -> Result<cr
 }
 
 fn take<'a>(bytes: &'a [u8], pos: &mut usize, len: u64) -> Result<&'a [u8], CarError> {
-    let end = usize::try_from(len)
-        .ok()
-        .and_then(|l| pos.checked_add(l))
-        .filter(|e| *e <= bytes.len())
-        .ok_or(CarError::Truncated)?;
+    let end = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).filter(|e| *e <= bytes.len()).ok_or(CarError::Truncated)?;
     let out = &bytes[*pos..end];
     *pos = end;
     Ok(out)

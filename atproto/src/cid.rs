@@ -49,10 +49,7 @@ pub fn for_raw(bytes: &[u8]) -> Cid {
 
 /// Whether a CID is of the form the AT Protocol allows for blocks and blobs.
 pub fn is_blessed(cid: &Cid) -> bool {
-    cid.version() == ::cid::Version::V1
-        && matches!(cid.codec(), DAG_CBOR | RAW)
-        && cid.hash().code() == SHA2_256
-        && cid.hash().size() == 32
+    cid.version() == ::cid::Version::V1 && matches!(cid.codec(), DAG_CBOR | RAW) && cid.hash().code() == SHA2_256 && cid.hash().size() == 32
 }
 
 /// Checks that `bytes` hash to `cid` (recomputing with the CID's own codec).
@@ -80,10 +77,7 @@ mod tests {
     fn empty_map_cid_is_the_known_one() {
         // The CID of the empty MST node {l: null, e: []}, as published by the reference.
         let node = crate::cbor::encode(&serde_json::json!({"e": [], "l": null})).unwrap();
-        assert_eq!(
-            for_cbor(&node).to_string(),
-            "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"
-        );
+        assert_eq!(for_cbor(&node).to_string(), "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm");
     }
 
     #[test]

@@ -95,15 +95,8 @@ impl DidDocument {
     /// The atproto signing key: the `#atproto` method, as `Multikey` (multicodec-prefixed) or
     /// a legacy `EcdsaSecp256{k,r}1VerificationKey2019` (bare key bytes).
     pub fn signing_key(&self) -> Result<PublicKey, DidDocError> {
-        let vm = self
-            .verification_method
-            .iter()
-            .find(|vm| self.is_fragment(&vm.id, ATPROTO_KEY_ID))
-            .ok_or(DidDocError::NoSigningKey)?;
-        let mb = vm
-            .public_key_multibase
-            .as_deref()
-            .ok_or(DidDocError::NoMultibase)?;
+        let vm = self.verification_method.iter().find(|vm| self.is_fragment(&vm.id, ATPROTO_KEY_ID)).ok_or(DidDocError::NoSigningKey)?;
+        let mb = vm.public_key_multibase.as_deref().ok_or(DidDocError::NoMultibase)?;
         let legacy = match vm.kind.as_str() {
             "Multikey" => None,
             "EcdsaSecp256k1VerificationKey2019" => Some(KeyType::K256),
@@ -131,9 +124,7 @@ impl DidDocument {
     /// The claimed handle: the first `at://` alias without its prefix. Unverified: confirm it
     /// by resolving the handle back to this DID.
     pub fn handle(&self) -> Option<&str> {
-        self.also_known_as
-            .iter()
-            .find_map(|a| a.strip_prefix("at://"))
+        self.also_known_as.iter().find_map(|a| a.strip_prefix("at://"))
     }
 
     /// The document the PLC directory serves for `state`.
@@ -154,30 +145,16 @@ impl DidDocument {
                 id: format!("{did}#{name}"),
                 kind: "Multikey".into(),
                 controller: did.into(),
-                public_key_multibase: Some(
-                    did_key.strip_prefix("did:key:").unwrap_or(did_key).into(),
-                ),
+                public_key_multibase: Some(did_key.strip_prefix("did:key:").unwrap_or(did_key).into()),
                 extra: Map::new(),
             });
         }
         let service = state
             .services
             .iter()
-            .map(|(name, s)| DidService {
-                id: format!("#{name}"),
-                kind: s.kind.clone(),
-                service_endpoint: s.endpoint.clone().into(),
-                extra: Map::new(),
-            })
+            .map(|(name, s)| DidService { id: format!("#{name}"), kind: s.kind.clone(), service_endpoint: s.endpoint.clone().into(), extra: Map::new() })
             .collect();
-        DidDocument {
-            context,
-            id: did.into(),
-            also_known_as: state.also_known_as.clone(),
-            verification_method,
-            service,
-            extra: Map::new(),
-        }
+        DidDocument { context, id: did.into(), also_known_as: state.also_known_as.clone(), verification_method, service, extra: Map::new() }
     }
 
     /// A `did:plc` document with the usual atproto contents.
@@ -193,9 +170,7 @@ impl DidDocument {
 }
 
 fn is_http_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
 }
 
@@ -213,26 +188,18 @@ pub fn did_web_for(host: &str, port: Option<u16>) -> String {
 /// is fetched over plain http, as the reference resolver does for development.
 pub fn did_web_url(did: &str) -> Result<String, DidDocError> {
     let bad = |why: &str| DidDocError::InvalidDidWeb(format!("{did}: {why}"));
-    let id = did
-        .strip_prefix("did:web:")
-        .ok_or_else(|| bad("not did:web"))?;
+    let id = did.strip_prefix("did:web:").ok_or_else(|| bad("not did:web"))?;
     if id.contains(':') {
         return Err(bad("paths are not allowed in atproto"));
     }
     let (host, port) = match id.split_once('%') {
         None => (id, None),
         Some((host, rest)) => {
-            let port = rest
-                .strip_prefix("3A")
-                .or_else(|| rest.strip_prefix("3a"))
-                .ok_or_else(|| bad("only %3A (port) may be percent-encoded"))?;
+            let port = rest.strip_prefix("3A").or_else(|| rest.strip_prefix("3a")).ok_or_else(|| bad("only %3A (port) may be percent-encoded"))?;
             (host, Some(port))
         }
     };
-    let host_ok = !host.is_empty()
-        && host
-            .split('.')
-            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    let host_ok = !host.is_empty() && host.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
     if !host_ok {
         return Err(bad("invalid hostname"));
     }
@@ -255,18 +222,9 @@ mod tests {
     fn did_web_urls() {
         assert_eq!(did_web_for("pds.test", Some(2583)), "did:web:pds.test%3A2583");
         assert_eq!(did_web_for("example.com", None), "did:web:example.com");
-        assert_eq!(
-            did_web_url("did:web:example.com").unwrap(),
-            "https://example.com/.well-known/did.json"
-        );
-        assert_eq!(
-            did_web_url("did:web:pds.test%3A2583").unwrap(),
-            "https://pds.test:2583/.well-known/did.json"
-        );
-        assert_eq!(
-            did_web_url("did:web:localhost%3a8080").unwrap(),
-            "http://localhost:8080/.well-known/did.json"
-        );
+        assert_eq!(did_web_url("did:web:example.com").unwrap(), "https://example.com/.well-known/did.json");
+        assert_eq!(did_web_url("did:web:pds.test%3A2583").unwrap(), "https://pds.test:2583/.well-known/did.json");
+        assert_eq!(did_web_url("did:web:localhost%3a8080").unwrap(), "http://localhost:8080/.well-known/did.json");
         for bad in [
             "did:plc:abc",
             "did:web:",
@@ -284,10 +242,7 @@ mod tests {
     #[test]
     fn legacy_verification_method_types() {
         // The legacy suites carry bare compressed key bytes under multibase.
-        for (kind, ty) in [
-            (KeyType::K256, "EcdsaSecp256k1VerificationKey2019"),
-            (KeyType::P256, "EcdsaSecp256r1VerificationKey2019"),
-        ] {
+        for (kind, ty) in [(KeyType::K256, "EcdsaSecp256k1VerificationKey2019"), (KeyType::P256, "EcdsaSecp256r1VerificationKey2019")] {
             let key = Keypair::generate(kind).public();
             let bare = format!("z{}", bs58::encode(key.compressed()).into_string());
             let doc: DidDocument = serde_json::from_value(serde_json::json!({
@@ -319,14 +274,9 @@ mod tests {
         assert_eq!(doc.handle(), Some("alice.example.com"));
         assert_eq!(doc.signing_key(), Err(DidDocError::NoSigningKey));
         assert_eq!(doc.pds_endpoint(), None, "wrong service type");
-        assert_eq!(
-            doc.service_endpoint("#bsky_appview", None),
-            None,
-            "not a URL string"
-        );
+        assert_eq!(doc.service_endpoint("#bsky_appview", None), None, "not a URL string");
         assert!(doc.extra.contains_key("authentication"));
-        let back: DidDocument =
-            serde_json::from_str(&serde_json::to_string(&doc).unwrap()).unwrap();
+        let back: DidDocument = serde_json::from_str(&serde_json::to_string(&doc).unwrap()).unwrap();
         assert_eq!(back, doc);
     }
 

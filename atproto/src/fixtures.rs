@@ -15,9 +15,7 @@ pub const ENV: &str = "SONDE_SHARED_DIR";
 /// # Panics
 /// Under CI (`CI=true`) when the directory is absent: conformance tests must not silently skip.
 pub fn shared_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os(ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
+    let dir = std::env::var_os(ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
     available(dir.is_dir(), &format!("shared fixtures at {} (set {ENV})", dir.display())).then_some(dir)
 }
 

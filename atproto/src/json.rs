@@ -58,10 +58,7 @@ pub enum DataModelErrorKind {
 }
 
 /// Base64 decoding that accepts the standard alphabet with or without padding.
-const BASE64_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
-    &STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+const BASE64_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(&STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
 
 /// The JSON form of a value.
 ///
@@ -72,11 +69,7 @@ pub fn to_json(value: &Ipld) -> Value {
         Ipld::Null => Value::Null,
         Ipld::Bool(b) => Value::Bool(*b),
         Ipld::Integer(i) => {
-            let n = i64::try_from(*i)
-                .map(Number::from)
-                .or_else(|_| u64::try_from(*i).map(Number::from))
-                .ok()
-                .or_else(|| Number::from_f64(*i as f64));
+            let n = i64::try_from(*i).map(Number::from).or_else(|_| u64::try_from(*i).map(Number::from)).ok().or_else(|| Number::from_f64(*i as f64));
             n.map_or(Value::Null, Value::Number)
         }
         Ipld::Float(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),

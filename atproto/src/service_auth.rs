@@ -138,7 +138,10 @@ mod tests {
             assert_eq!(peek(&token).unwrap(), got);
             assert_eq!(verify(&token, &key.public(), "did:web:appview", None, 100), Err(ServiceAuthError::Expired));
             assert!(matches!(verify(&token, &key.public(), "did:web:other", None, 50), Err(ServiceAuthError::WrongAudience { .. })));
-            assert!(matches!(verify(&token, &key.public(), "did:web:appview", Some("app.bsky.actor.getProfile"), 50), Err(ServiceAuthError::WrongMethod { .. })));
+            assert!(matches!(
+                verify(&token, &key.public(), "did:web:appview", Some("app.bsky.actor.getProfile"), 50),
+                Err(ServiceAuthError::WrongMethod { .. })
+            ));
             let other = Keypair::generate(kind);
             assert_eq!(verify(&token, &other.public(), "did:web:appview", None, 50), Err(ServiceAuthError::BadSignature));
         }

@@ -43,11 +43,7 @@ pub fn status_name(status: u16) -> &'static str {
 
 impl XrpcError {
     pub fn new(status: u16, error: impl Into<String>, message: Option<String>) -> Self {
-        XrpcError {
-            status,
-            error: error.into(),
-            message,
-        }
+        XrpcError { status, error: error.into(), message }
     }
 
     fn named(status: u16, error: &str, message: impl Into<String>) -> Self {
@@ -124,26 +120,18 @@ impl XrpcError {
         }
         let parsed: Option<Body> = serde_json::from_slice(body).ok();
         let (error, message) = match parsed {
-            Some(Body {
-                error: Some(e),
-                message,
-            }) if !e.is_empty() => (e, message),
+            Some(Body { error: Some(e), message }) if !e.is_empty() => (e, message),
             Some(Body { message, .. }) => (status_name(status).to_string(), message),
             None => (status_name(status).to_string(), None),
         };
-        XrpcError {
-            status,
-            error,
-            message,
-        }
+        XrpcError { status, error, message }
     }
 }
 
 #[cfg(feature = "axum")]
 impl axum::response::IntoResponse for XrpcError {
     fn into_response(self) -> axum::response::Response {
-        let status = axum::http::StatusCode::from_u16(self.status)
-            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let status = axum::http::StatusCode::from_u16(self.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(self)).into_response()
     }
 }
@@ -159,9 +147,7 @@ pub fn nsid_from_path(path: &str) -> Option<&str> {
     let well_formed = segments.len() >= 3
         && nsid.len() <= 317
         && segments.iter().all(|s| !s.is_empty() && s.len() <= 63)
-        && segments
-            .iter()
-            .all(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && segments.iter().all(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         && name.bytes().all(|b| b.is_ascii_alphanumeric())
         && name.as_bytes()[0].is_ascii_alphabetic();
     well_formed.then_some(nsid)
@@ -187,8 +173,7 @@ impl ProxyTarget<'_> {
 
 /// Parses an `atproto-proxy` header: exactly one `#` between a DID and a non-empty service id.
 pub fn parse_proxy_header(value: &str) -> Result<ProxyTarget<'_>, XrpcError> {
-    let bad =
-        |why: &str| XrpcError::invalid_request(format!("invalid {PROXY_HEADER} header: {why}"));
+    let bad = |why: &str| XrpcError::invalid_request(format!("invalid {PROXY_HEADER} header: {why}"));
     let (did, service_id) = value.split_once('#').ok_or_else(|| bad("no service id"))?;
     if service_id.is_empty() || service_id.contains('#') {
         return Err(bad("expected did#service_id"));
@@ -198,17 +183,9 @@ pub fn parse_proxy_header(value: &str) -> Result<ProxyTarget<'_>, XrpcError> {
     }
     let mut parts = did.splitn(3, ':');
     let plausible_did = parts.next() == Some("did")
-        && parts.next().is_some_and(|m| {
-            !m.is_empty()
-                && m.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .next()
-            .is_some_and(|id| !id.is_empty() && !id.ends_with(':'))
-        && did
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:%-".contains(&b));
+        && parts.next().is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.next().is_some_and(|id| !id.is_empty() && !id.ends_with(':'))
+        && did.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:%-".contains(&b));
     if !plausible_did {
         return Err(bad("invalid DID"));
     }
@@ -223,10 +200,7 @@ mod tests {
     fn error_bodies_and_statuses() {
         let e = XrpcError::invalid_request("bad cursor");
         assert_eq!((e.status, e.error.as_str()), (400, "InvalidRequest"));
-        assert_eq!(
-            e.body(),
-            br#"{"error":"InvalidRequest","message":"bad cursor"}"#
-        );
+        assert_eq!(e.body(), br#"{"error":"InvalidRequest","message":"bad cursor"}"#);
         let bare = XrpcError::new(400, "InvalidSwap", None);
         assert_eq!(bare.body(), br#"{"error":"InvalidSwap"}"#);
         assert_eq!(bare.to_string(), "400 InvalidSwap");
@@ -234,11 +208,7 @@ mod tests {
 
         let cases = [
             (XrpcError::auth_required("x"), 401, "AuthenticationRequired"),
-            (
-                XrpcError::auth_required_named("AuthMissing", "x"),
-                401,
-                "AuthMissing",
-            ),
+            (XrpcError::auth_required_named("AuthMissing", "x"), 401, "AuthMissing"),
             (XrpcError::forbidden("x"), 403, "Forbidden"),
             (XrpcError::not_found("x"), 400, "NotFound"),
             (XrpcError::record_not_found("x"), 400, "RecordNotFound"),
@@ -247,22 +217,10 @@ mod tests {
             (XrpcError::invalid_token("x"), 400, "InvalidToken"),
             (XrpcError::payload_too_large("x"), 413, "PayloadTooLarge"),
             (XrpcError::rate_limit_exceeded(), 429, "RateLimitExceeded"),
-            (
-                XrpcError::internal_server_error(),
-                500,
-                "InternalServerError",
-            ),
-            (
-                XrpcError::method_not_implemented(),
-                501,
-                "MethodNotImplemented",
-            ),
+            (XrpcError::internal_server_error(), 500, "InternalServerError"),
+            (XrpcError::method_not_implemented(), 501, "MethodNotImplemented"),
             (XrpcError::upstream_failure("x"), 502, "UpstreamFailure"),
-            (
-                XrpcError::not_enough_resources("x"),
-                503,
-                "NotEnoughResources",
-            ),
+            (XrpcError::not_enough_resources("x"), 503, "NotEnoughResources"),
             (XrpcError::upstream_timeout("x"), 504, "UpstreamTimeout"),
         ];
         for (e, status, name) in cases {
@@ -272,17 +230,10 @@ mod tests {
 
     #[test]
     fn reading_response_bodies() {
-        let e =
-            XrpcError::from_response_body(400, br#"{"error":"RecordNotFound","message":"gone"}"#);
-        assert_eq!(
-            e,
-            XrpcError::new(400, "RecordNotFound", Some("gone".into()))
-        );
+        let e = XrpcError::from_response_body(400, br#"{"error":"RecordNotFound","message":"gone"}"#);
+        assert_eq!(e, XrpcError::new(400, "RecordNotFound", Some("gone".into())));
         let e = XrpcError::from_response_body(401, br#"{"message":"who?"}"#);
-        assert_eq!(
-            e,
-            XrpcError::new(401, "AuthenticationRequired", Some("who?".into()))
-        );
+        assert_eq!(e, XrpcError::new(401, "AuthenticationRequired", Some("who?".into())));
         let e = XrpcError::from_response_body(502, b"<html>Bad Gateway</html>");
         assert_eq!(e, XrpcError::new(502, "UpstreamFailure", None));
         let e = XrpcError::from_response_body(418, b"");
@@ -293,20 +244,11 @@ mod tests {
 
     #[test]
     fn nsids_from_paths() {
-        assert_eq!(
-            nsid_from_path("/xrpc/com.atproto.repo.getRecord"),
-            Some("com.atproto.repo.getRecord")
-        );
-        assert_eq!(
-            nsid_from_path("/xrpc/app.bsky.feed.getTimeline?limit=5"),
-            Some("app.bsky.feed.getTimeline")
-        );
+        assert_eq!(nsid_from_path("/xrpc/com.atproto.repo.getRecord"), Some("com.atproto.repo.getRecord"));
+        assert_eq!(nsid_from_path("/xrpc/app.bsky.feed.getTimeline?limit=5"), Some("app.bsky.feed.getTimeline"));
         assert_eq!(nsid_from_path("/xrpc/_health"), None);
         assert_eq!(nsid_from_path("/xrpc/com.atproto"), None);
-        assert_eq!(
-            nsid_from_path("/xrpc/com.atproto.repo.getRecord/extra"),
-            None
-        );
+        assert_eq!(nsid_from_path("/xrpc/com.atproto.repo.getRecord/extra"), None);
         assert_eq!(nsid_from_path("/xrpc/com..atproto.x"), None);
         assert_eq!(nsid_from_path("/xrpc/com.atproto.repo.1get"), None);
         assert_eq!(nsid_from_path("/xrpc/"), None);
@@ -320,22 +262,13 @@ mod tests {
         let resp = XrpcError::repo_not_found("no such repo").into_response();
         assert_eq!(resp.status(), 400);
         assert_eq!(resp.headers()["content-type"], "application/json");
-        assert_eq!(
-            XrpcError::new(42, "Odd", None).into_response().status(),
-            500
-        );
+        assert_eq!(XrpcError::new(42, "Odd", None).into_response().status(), 500);
     }
 
     #[test]
     fn proxy_headers() {
         let t = parse_proxy_header("did:web:api.bsky.app#bsky_appview").unwrap();
-        assert_eq!(
-            t,
-            ProxyTarget {
-                did: "did:web:api.bsky.app",
-                service_id: "bsky_appview"
-            }
-        );
+        assert_eq!(t, ProxyTarget { did: "did:web:api.bsky.app", service_id: "bsky_appview" });
         assert_eq!(t.fragment(), "#bsky_appview");
         let t = parse_proxy_header("did:plc:ar7c4by46qjdydhdevvrndac#atproto_labeler").unwrap();
         assert_eq!(t.did, "did:plc:ar7c4by46qjdydhdevvrndac");
@@ -351,11 +284,7 @@ mod tests {
             "did:WEB:a#x",
         ] {
             let e = parse_proxy_header(bad).unwrap_err();
-            assert_eq!(
-                (e.status, e.error.as_str()),
-                (400, "InvalidRequest"),
-                "{bad}"
-            );
+            assert_eq!((e.status, e.error.as_str()), (400, "InvalidRequest"), "{bad}");
         }
     }
 }

@@ -96,17 +96,12 @@ fn mutated_commits_fail() {
         commit.sig[10] ^= 0x80;
         let forged = commit.encode();
         let forged_cid = atproto::cid::for_cbor(&forged);
-        let mut blocks: Vec<(atproto::Cid, Vec<u8>)> =
-            car.blocks.iter().filter(|(cid, _)| *cid != c.commit).map(|(c, b)| (*c, b.to_vec())).collect();
+        let mut blocks: Vec<(atproto::Cid, Vec<u8>)> = car.blocks.iter().filter(|(cid, _)| *cid != c.commit).map(|(c, b)| (*c, b.to_vec())).collect();
         blocks.push((forged_cid, forged));
         let mut bad = c.clone();
         bad.commit = forged_cid;
         bad.blocks = atproto::car::write(&[forged_cid], blocks.iter().map(|(c, b)| (c, b.as_slice())));
-        assert!(
-            matches!(verify_commit(&bad, &key), Err(VerifyError::Commit(_))),
-            "seq {}: forged signature accepted",
-            c.seq
-        );
+        assert!(matches!(verify_commit(&bad, &key), Err(VerifyError::Commit(_))), "seq {}: forged signature accepted", c.seq);
         sigs += 1;
 
         // An op's CID (or, for a delete, its prev).
@@ -148,12 +143,8 @@ fn repo_car_matches_pinned_outputs() {
     let mut repo = Repo::from_car(&bytes, CarLimits::default()).unwrap();
 
     let expected_commit = std::fs::read_to_string(common::corpus_path("car_expected_commit.txt").unwrap()).unwrap();
-    let field = |name: &str| {
-        expected_commit
-            .lines()
-            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-            .unwrap_or_else(|| panic!("{name} missing"))
-    };
+    let field =
+        |name: &str| expected_commit.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string())).unwrap_or_else(|| panic!("{name} missing"));
     assert_eq!(repo.commit.did, field("DID:"));
     assert_eq!(repo.commit.data.to_string(), field("Data CID:"));
     assert_eq!(repo.commit.rev, field("Revision:"));

@@ -54,13 +54,8 @@ fn json_cbor_cid_roundtrip() {
 fn valid_records_are_accepted() {
     let file = "data-model-valid.json";
     let Some(entries) = entries(file) else { return };
-    let failures: Vec<String> = entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| {
-            record_from_json(&e["json"]).err().map(|err| format!("{}: {err}", label(file, i, e)))
-        })
-        .collect();
+    let failures: Vec<String> =
+        entries.iter().enumerate().filter_map(|(i, e)| record_from_json(&e["json"]).err().map(|err| format!("{}: {err}", label(file, i, e)))).collect();
     assert!(failures.is_empty(), "refused:\n{}", failures.join("\n"));
 }
 
@@ -68,12 +63,7 @@ fn valid_records_are_accepted() {
 fn invalid_records_are_refused() {
     let file = "data-model-invalid.json";
     let Some(entries) = entries(file) else { return };
-    let failures: Vec<String> = entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| record_from_json(&e["json"]).is_ok())
-        .map(|(i, e)| label(file, i, e))
-        .collect();
+    let failures: Vec<String> = entries.iter().enumerate().filter(|(_, e)| record_from_json(&e["json"]).is_ok()).map(|(i, e)| label(file, i, e)).collect();
     assert!(failures.is_empty(), "accepted:\n{}", failures.join("\n"));
 }
 

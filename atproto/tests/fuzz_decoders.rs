@@ -23,8 +23,10 @@ fn runner(cases: u32) -> TestRunner {
 fn cbor_ish() -> impl Strategy<Value = Vec<u8>> {
     let byte = prop_oneof![
         any::<u8>(),
-        prop::sample::select(vec![0x00, 0x18, 0x19, 0x1a, 0x1b, 0x20, 0x40, 0x58, 0x60, 0x61, 0x78, 0x80, 0x81,
-            0x9f, 0xa0, 0xa1, 0xa2, 0xbf, 0xd8, 0x2a, 0xf4, 0xf5, 0xf6, 0xfb, 0xff, 0x01, 0x71, 0x12]),
+        prop::sample::select(vec![
+            0x00, 0x18, 0x19, 0x1a, 0x1b, 0x20, 0x40, 0x58, 0x60, 0x61, 0x78, 0x80, 0x81, 0x9f, 0xa0, 0xa1, 0xa2, 0xbf, 0xd8, 0x2a, 0xf4, 0xf5, 0xf6, 0xfb,
+            0xff, 0x01, 0x71, 0x12
+        ]),
     ];
     proptest::collection::vec(byte, 0..96)
 }
@@ -53,8 +55,7 @@ fn car_decoder_never_panics() {
             let mut bytes = if with_header { header.clone() } else { Vec::new() };
             bytes.extend(tail);
             let _ = atproto::car::read(&bytes, CarLimits::firehose());
-            let _ = atproto::car::CarReader::new(bytes.as_slice(), CarLimits::firehose())
-                .map(|mut r| while let Ok(Some(_)) = r.next_block() {});
+            let _ = atproto::car::CarReader::new(bytes.as_slice(), CarLimits::firehose()).map(|mut r| while let Ok(Some(_)) = r.next_block() {});
             Ok(())
         })
         .unwrap();

@@ -243,11 +243,7 @@ fn bluesky_records_validate() {
     });
     lex.validate_record("app.bsky.actor.profile", &profile).unwrap();
 
-    for (collection, rkey) in [
-        ("app.bsky.feed.post", "3kznmn7xqxl22"),
-        ("app.bsky.actor.profile", "self"),
-        ("app.bsky.graph.follow", "3kznmn7xqxl22"),
-    ] {
+    for (collection, rkey) in [("app.bsky.feed.post", "3kznmn7xqxl22"), ("app.bsky.actor.profile", "self"), ("app.bsky.graph.follow", "3kznmn7xqxl22")] {
         lex.validate_record_key(collection, rkey).unwrap_or_else(|e| panic!("{e}"));
     }
     assert!(lex.validate_record_key("app.bsky.actor.profile", "3kznmn7xqxl22").is_err());

@@ -35,8 +35,7 @@ fn value(i: u32) -> Cid {
 
 /// Distinct keys shaped like repository paths.
 fn keys(max: usize) -> impl Strategy<Value = Vec<String>> {
-    proptest::collection::btree_set("[a-c]{1,2}\\.[a-z]{1,3}/[a-z0-9]{1,6}", 1..max)
-        .prop_map(|s| s.into_iter().collect())
+    proptest::collection::btree_set("[a-c]{1,2}\\.[a-z]{1,3}/[a-z0-9]{1,6}", 1..max).prop_map(|s| s.into_iter().collect())
 }
 
 fn build(keys: &[String]) -> Mst<MemoryBlockStore> {
@@ -57,8 +56,12 @@ fn persist(t: &mut Mst<MemoryBlockStore>, store: &mut MemoryBlockStore) -> Cid {
 
 fn commit_event() -> impl Strategy<Value = CommitEvent> {
     let cid = any::<u32>().prop_map(value);
-    let op = ("[a-z]{1,8}", ".{0,40}", proptest::option::of(cid.clone()), proptest::option::of(cid.clone()))
-        .prop_map(|(action, path, cid, prev)| RepoOp { action, path, cid, prev });
+    let op = ("[a-z]{1,8}", ".{0,40}", proptest::option::of(cid.clone()), proptest::option::of(cid.clone())).prop_map(|(action, path, cid, prev)| RepoOp {
+        action,
+        path,
+        cid,
+        prev,
+    });
     let text = ".{0,30}";
     (
         (any::<i64>(), any::<bool>(), any::<bool>(), text, cid.clone(), text, proptest::option::of(text)),
@@ -71,7 +74,18 @@ fn commit_event() -> impl Strategy<Value = CommitEvent> {
         ),
     )
         .prop_map(|((seq, rebase, too_big, repo, commit, rev, since), (blocks, ops, blobs, prev_data, time))| CommitEvent {
-            seq, rebase, too_big, repo, commit, rev, since, blocks, ops, blobs, prev_data, time,
+            seq,
+            rebase,
+            too_big,
+            repo,
+            commit,
+            rev,
+            since,
+            blocks,
+            ops,
+            blobs,
+            prev_data,
+            time,
         })
 }
 

@@ -4,7 +4,7 @@
 use atproto::blockstore::{BlockSink, MemoryBlockStore};
 use atproto::firehose::{verify_commit, verify_sync, CommitEvent, SubscribeReposFrame, SyncEvent};
 use atproto::keys::{KeyType, Keypair};
-use atproto::repo::{CommitData, Repo, RecordWrite};
+use atproto::repo::{CommitData, RecordWrite, Repo};
 use atproto::syntax::Tid;
 use atproto::Ipld;
 
@@ -91,11 +91,7 @@ fn written_commits_verify_and_export() {
 fn invalid_batches_change_nothing() {
     let key = Keypair::generate(KeyType::P256);
     let (mut repo, _) = Repo::create(MemoryBlockStore::new(), "did:plc:x", &key, Tid::now().as_str());
-    let create = |rkey: &str| RecordWrite::Create {
-        collection: "app.bsky.feed.post".into(),
-        rkey: rkey.into(),
-        record: record("x"),
-    };
+    let create = |rkey: &str| RecordWrite::Create { collection: "app.bsky.feed.post".into(), rkey: rkey.into(), record: record("x") };
     repo.apply_writes(&[create("a")], &key, Tid::now().as_str()).unwrap();
     let root = repo.commit.data;
     let rev = repo.commit.rev.clone();
@@ -115,18 +111,12 @@ fn invalid_batches_change_nothing() {
 /// the commits `apply_writes` makes one by one.
 #[test]
 fn batch_signed_commits_equal_one_by_one_commits() {
-    let keys: Vec<Keypair> = (0..5)
-        .map(|i| Keypair::generate(if i == 2 { KeyType::P256 } else { KeyType::K256 }))
-        .collect();
+    let keys: Vec<Keypair> = (0..5).map(|i| Keypair::generate(if i == 2 { KeyType::P256 } else { KeyType::K256 })).collect();
     let open = |i: usize| Repo::create(MemoryBlockStore::new(), &format!("did:plc:batch{i}"), &keys[i], "3kaaaaaaaaa22").0;
     let mut single: Vec<_> = (0..keys.len()).map(open).collect();
     let mut batched: Vec<_> = (0..keys.len()).map(open).collect();
     let write = |i: usize, n: usize| {
-        vec![RecordWrite::Create {
-            collection: "app.bsky.feed.post".into(),
-            rkey: format!("3kbbbbbbb{n:02}{i}2"),
-            record: record(&format!("post {n} of {i}")),
-        }]
+        vec![RecordWrite::Create { collection: "app.bsky.feed.post".into(), rkey: format!("3kbbbbbbb{n:02}{i}2"), record: record(&format!("post {n} of {i}")) }]
     };
     let rev = |n: usize| format!("3kcccccccc{n:02}2");
     for round in 0..3 {
@@ -138,10 +128,7 @@ fn batch_signed_commits_equal_one_by_one_commits() {
             }
         }
         // Nothing else may write while commits wait for their signatures.
-        assert!(matches!(
-            batched[0].apply_writes(&write(0, 99), &keys[0], "3kzzzzzzzzz22"),
-            Err(atproto::repo::RepoError::CommitsPending)
-        ));
+        assert!(matches!(batched[0].apply_writes(&write(0, 99), &keys[0], "3kzzzzzzzzz22"), Err(atproto::repo::RepoError::CommitsPending)));
         let digests: Vec<_> = prepared.iter().map(|(i, _, p)| (&keys[*i], p.signing_digest())).collect();
         let sigs = atproto::keys::sign_digests(&digests);
         for ((i, n, p), sig) in prepared.into_iter().zip(sigs) {

@@ -7,10 +7,7 @@
 
 use std::str::FromStr;
 
-use atproto::syntax::{
-    is_valid_cid_string, is_valid_uri, AtIdentifier, AtUri, Datetime, Did, Handle, Language, Nsid, RecordKey,
-    SyntaxError, Tid,
-};
+use atproto::syntax::{is_valid_cid_string, is_valid_uri, AtIdentifier, AtUri, Datetime, Did, Handle, Language, Nsid, RecordKey, SyntaxError, Tid};
 
 type Check = fn(&str) -> Result<(), String>;
 
@@ -31,13 +28,7 @@ fn values(file: &str) -> Option<Vec<(usize, String)>> {
     let path = atproto::fixtures::shared_path(&format!("interop/syntax/{file}"))?;
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    Some(
-        lines
-            .enumerate()
-            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-            .map(|(i, l)| (i + 1, l.to_owned()))
-            .collect(),
-    )
+    Some(lines.enumerate().filter(|(_, l)| !l.is_empty() && !l.starts_with('#')).map(|(i, l)| (i + 1, l.to_owned())).collect())
 }
 
 fn show(value: &str) -> String {
@@ -137,30 +128,12 @@ fn every_fixture_file_is_covered() {
     let Some(dir) = atproto::fixtures::shared_path("interop/syntax") else {
         return;
     };
-    let kinds = [
-        "did",
-        "handle",
-        "nsid",
-        "aturi",
-        "recordkey",
-        "tid",
-        "atidentifier",
-        "cid",
-        "uri",
-        "datetime",
-        "language",
-    ];
+    let kinds = ["did", "handle", "nsid", "aturi", "recordkey", "tid", "atidentifier", "cid", "uri", "datetime", "language"];
     let mut unknown = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        let known = kinds.iter().any(|k| {
-            [
-                format!("{k}_syntax_valid.txt"),
-                format!("{k}_syntax_invalid.txt"),
-                format!("{k}_parse_invalid.txt"),
-            ]
-            .contains(&name)
-        });
+        let known =
+            kinds.iter().any(|k| [format!("{k}_syntax_valid.txt"), format!("{k}_syntax_invalid.txt"), format!("{k}_parse_invalid.txt")].contains(&name));
         if name.ends_with(".txt") && !known {
             unknown.push(name);
         }

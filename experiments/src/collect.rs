@@ -156,10 +156,7 @@ impl Metrics {
 
     /// The sum of every series of `name` whose labels include all of `labels`.
     pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.series
-            .iter()
-            .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).is_some_and(|x| x == v)))
-            .fold(0.0, |sum, (_, _, v)| sum + v)
+        self.series.iter().filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).is_some_and(|x| x == v))).fold(0.0, |sum, (_, _, v)| sum + v)
     }
 }
 

@@ -169,11 +169,8 @@ pub fn default_dir() -> PathBuf {
 /// Every `*.toml` in `dir`, sorted by name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Definition>, DefError> {
     let io = |source| DefError::Io { path: dir.to_path_buf(), source };
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(io)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
     paths.sort();
     paths.iter().map(|p| Definition::load(p)).collect()
 }
@@ -273,9 +270,11 @@ mod tests {
     #[test]
     fn unknown_keys_kinds_and_names_are_refused() {
         let text = shipped("pds-members");
-        let e = Definition::parse(&text.replacen("[workload]\n", "[workload]\nposts_per_year = 3\n", 1), Path::new("pds-members.toml")).unwrap_err().to_string();
+        let e =
+            Definition::parse(&text.replacen("[workload]\n", "[workload]\nposts_per_year = 3\n", 1), Path::new("pds-members.toml")).unwrap_err().to_string();
         assert!(e.contains("posts_per_year"), "{e}");
-        let e = Definition::parse(&text.replacen("kind = \"pds-members\"", "kind = \"pds-nembers\"", 1), Path::new("pds-members.toml")).unwrap_err().to_string();
+        let e =
+            Definition::parse(&text.replacen("kind = \"pds-members\"", "kind = \"pds-nembers\"", 1), Path::new("pds-members.toml")).unwrap_err().to_string();
         assert!(e.contains("unknown kind \"pds-nembers\""), "{e}");
         let e = Definition::parse(&text, Path::new("other.toml")).unwrap_err().to_string();
         assert!(e.contains("must match the file name"), "{e}");

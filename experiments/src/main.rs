@@ -5,7 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use experiments::cost::{self, data::Network, data::Prices, measured::Measured, model::{Assumptions, Question}};
+use experiments::cost::{
+    self,
+    data::Network,
+    data::Prices,
+    measured::Measured,
+    model::{Assumptions, Question},
+};
 use experiments::defs::{self, Scale};
 use experiments::report;
 use experiments::results;

@@ -68,7 +68,8 @@ async fn interrupted() {
 
 pub async fn run(opts: &RunOptions) -> Result<Vec<Outcome>> {
     let chosen = select(&opts.defs, &opts.names)?;
-    let progress = if opts.quiet { indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden()) } else { indicatif::MultiProgress::new() };
+    let progress =
+        if opts.quiet { indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden()) } else { indicatif::MultiProgress::new() };
     let mut outcomes = Vec::new();
     for def in chosen {
         let started = chrono::Utc::now();
@@ -88,7 +89,15 @@ pub async fn run(opts: &RunOptions) -> Result<Vec<Outcome>> {
         drop(ctx);
         let failure = result.err().map(|e| format!("{e:#}"));
         let partial = std::mem::take(&mut *partial.lock().expect("partial"));
-        let info = RunInfo { experiment: def.name(), scale: opts.scale, run_id: &opts.run_id, seed: opts.seed, started, failure: failure.clone(), components: partial.components.clone() };
+        let info = RunInfo {
+            experiment: def.name(),
+            scale: opts.scale,
+            run_id: &opts.run_id,
+            seed: opts.seed,
+            started,
+            failure: failure.clone(),
+            components: partial.components.clone(),
+        };
         let path = results::write(&opts.out, &info, partial.workload, Figures { steps: partial.steps, derived: partial.derived })?;
         outcomes.push(Outcome { experiment: def.name().into(), result: path, complete: failure.is_none(), failure });
         if stop {

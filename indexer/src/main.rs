@@ -137,10 +137,7 @@ async fn serve(a: ServeArgs, until_backfilled: bool) -> anyhow::Result<()> {
 }
 
 fn logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .json()
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).json().init();
 }
 
 #[tokio::main]

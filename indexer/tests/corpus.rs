@@ -106,7 +106,8 @@ fn the_query_layer_and_backlinks_answer_from_the_corpus() {
     }
 
     // A post in the window has a view with its record and author.
-    let post = expected.iter().find(|e| e["kind"] == "commit" && e["commit"]["collection"] == "app.bsky.feed.post" && e["commit"]["operation"] == "create").unwrap();
+    let post =
+        expected.iter().find(|e| e["kind"] == "commit" && e["commit"]["collection"] == "app.bsky.feed.post" && e["commit"]["operation"] == "create").unwrap();
     let uri = format!("at://{}/app.bsky.feed.post/{}", post["did"].as_str().unwrap(), post["commit"]["rkey"].as_str().unwrap());
     let views = q.posts(Viewer(None), &[uri.clone()]).unwrap();
     assert_eq!(views.len(), 1);

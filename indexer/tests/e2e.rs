@@ -71,7 +71,11 @@ async fn start_indexer(bins: &Binaries, data: &std::path::Path, log: &std::path:
 impl Net {
     async fn account(&self, name: &str) -> Account {
         let v = self
-            .post(None, "com.atproto.server.createAccount", json!({"handle": format!("{name}.test"), "email": format!("{name}@example.com"), "password": "pw-pw-pw"}))
+            .post(
+                None,
+                "com.atproto.server.createAccount",
+                json!({"handle": format!("{name}.test"), "email": format!("{name}@example.com"), "password": "pw-pw-pw"}),
+            )
             .await;
         Account { did: v["did"].as_str().unwrap().into(), token: v["accessJwt"].as_str().unwrap().into() }
     }
@@ -142,12 +146,24 @@ async fn three_accounts_read_back_what_they_wrote_through_the_pds() {
     let Some(n) = net().await else { return };
     let (alice, bob, carol) = (n.account("alice").await, n.account("bob").await, n.account("carol").await);
 
-    let (p1, p1_cid) = n.create(&alice, "app.bsky.feed.post", json!({"$type": "app.bsky.feed.post", "text": "hello #sonde https://example.com/page", "createdAt": now(),
+    let (p1, p1_cid) = n
+        .create(
+            &alice,
+            "app.bsky.feed.post",
+            json!({"$type": "app.bsky.feed.post", "text": "hello #sonde https://example.com/page", "createdAt": now(),
         "facets": [{"index": {"byteStart": 6, "byteEnd": 12}, "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "sonde"}]},
-                   {"index": {"byteStart": 13, "byteEnd": 37}, "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/page"}]}]})).await;
+                   {"index": {"byteStart": 13, "byteEnd": 37}, "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/page"}]}]}),
+        )
+        .await;
     let mention = format!("hi @bob.test");
-    let (p2, _) = n.create(&alice, "app.bsky.feed.post", json!({"$type": "app.bsky.feed.post", "text": mention, "createdAt": now(),
-        "facets": [{"index": {"byteStart": 3, "byteEnd": 12}, "features": [{"$type": "app.bsky.richtext.facet#mention", "did": bob.did}]}]})).await;
+    let (p2, _) = n
+        .create(
+            &alice,
+            "app.bsky.feed.post",
+            json!({"$type": "app.bsky.feed.post", "text": mention, "createdAt": now(),
+        "facets": [{"index": {"byteStart": 3, "byteEnd": 12}, "features": [{"$type": "app.bsky.richtext.facet#mention", "did": bob.did}]}]}),
+        )
+        .await;
     let mut reply = post("a reply from bob");
     reply["reply"] = json!({"root": strong(&p1, &p1_cid), "parent": strong(&p1, &p1_cid)});
     let (r1, _) = n.create(&bob, "app.bsky.feed.post", reply).await;
@@ -248,7 +264,12 @@ async fn three_accounts_read_back_what_they_wrote_through_the_pds() {
         uris(&s, "posts") == [p1.clone()]
     })
     .await;
-    for (q, want) in [("#sonde", vec![p1.clone()]), ("domain:example.com", vec![p1.clone()]), (&*format!("from:{}", bob.did), vec![q1.clone(), r1.clone()]), (&*format!("mentions:{}", bob.did), vec![p2.clone()])] {
+    for (q, want) in [
+        ("#sonde", vec![p1.clone()]),
+        ("domain:example.com", vec![p1.clone()]),
+        (&*format!("from:{}", bob.did), vec![q1.clone(), r1.clone()]),
+        (&*format!("mentions:{}", bob.did), vec![p2.clone()]),
+    ] {
         let s = n.get(&alice, "app.bsky.feed.searchPosts", &[("q", q)]).await;
         assert_eq!(uris(&s, "posts"), want, "{q}");
     }
@@ -273,7 +294,12 @@ async fn three_accounts_read_back_what_they_wrote_through_the_pds() {
     assert_eq!(t["thread"]["$type"], "app.bsky.feed.defs#blockedPost");
 
     // Bad parameters are InvalidRequest, never a 500.
-    for (method, q) in [("app.bsky.feed.getPostThread", vec![("uri", "nope")]), ("app.bsky.actor.getProfile", vec![]), ("app.bsky.feed.getAuthorFeed", vec![("actor", alice.did.as_str()), ("limit", "0")]), ("app.bsky.feed.getTimeline", vec![("cursor", "x")])] {
+    for (method, q) in [
+        ("app.bsky.feed.getPostThread", vec![("uri", "nope")]),
+        ("app.bsky.actor.getProfile", vec![]),
+        ("app.bsky.feed.getAuthorFeed", vec![("actor", alice.did.as_str()), ("limit", "0")]),
+        ("app.bsky.feed.getTimeline", vec![("cursor", "x")]),
+    ] {
         let resp = n.http.get(format!("{}/xrpc/{method}", n.pds.url())).query(&q).bearer_auth(&alice.token).send().await.unwrap();
         assert_eq!(resp.status(), 400, "{method} {q:?}");
         let body: Value = resp.json().await.unwrap();
@@ -359,7 +385,12 @@ async fn the_official_client_gets_a_working_appview_through_the_pds() {
     let out = tokio::time::timeout(Duration::from_secs(180), cmd.output()).await.expect("the client script finishes in 3 minutes").unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
-    assert!(out.status.success() && !stdout.contains("FAIL "), "{stdout}\n{}\nindexer log:\n{}", String::from_utf8_lossy(&out.stderr), std::fs::read_to_string(&n.log).unwrap_or_default());
+    assert!(
+        out.status.success() && !stdout.contains("FAIL "),
+        "{stdout}\n{}\nindexer log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&n.log).unwrap_or_default()
+    );
 }
 
 /// A read straight from an indexer, without a viewer.

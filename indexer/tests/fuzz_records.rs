@@ -16,8 +16,17 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 const COLLECTIONS: &[&str] = &[
-    index::PROFILE, index::POST, index::LIKE, index::REPOST, index::GENERATOR, index::THREADGATE, index::FOLLOW, index::BLOCK, index::LIST,
-    index::LISTITEM, "com.example.other",
+    index::PROFILE,
+    index::POST,
+    index::LIKE,
+    index::REPOST,
+    index::GENERATOR,
+    index::THREADGATE,
+    index::FOLLOW,
+    index::BLOCK,
+    index::LIST,
+    index::LISTITEM,
+    "com.example.other",
 ];
 
 fn cases() -> u32 {
@@ -31,7 +40,9 @@ fn runner(cases: u32) -> TestRunner {
 fn cbor_ish() -> impl Strategy<Value = Vec<u8>> {
     let byte = prop_oneof![
         any::<u8>(),
-        prop::sample::select(vec![0x00, 0x18, 0x20, 0x40, 0x58, 0x60, 0x61, 0x64, 0x65, 0x78, 0x80, 0x81, 0xa0, 0xa1, 0xa2, 0xa3, 0xd8, 0x2a, 0xf4, 0xf5, 0xf6]),
+        prop::sample::select(vec![
+            0x00, 0x18, 0x20, 0x40, 0x58, 0x60, 0x61, 0x64, 0x65, 0x78, 0x80, 0x81, 0xa0, 0xa1, 0xa2, 0xa3, 0xd8, 0x2a, 0xf4, 0xf5, 0xf6
+        ]),
     ];
     proptest::collection::vec(byte, 0..96)
 }

@@ -163,15 +163,8 @@ pub async fn compare(opts: &CompareOptions, resolver: Option<Arc<Resolver>>, pro
     CompareFigures { elapsed_s, union_events, sources }
 }
 
-async fn run_source(
-    source: Source,
-    cursor: Option<i64>,
-    deadline: Instant,
-    resolver: Option<Arc<Resolver>>,
-    progress: Arc<AtomicU64>,
-) -> Tally {
-    let verify = (source.kind == SourceKind::Firehose && resolver.as_ref().is_some_and(|r| r.is_configured()))
-        .then(VerifyFigures::default);
+async fn run_source(source: Source, cursor: Option<i64>, deadline: Instant, resolver: Option<Arc<Resolver>>, progress: Arc<AtomicU64>) -> Tally {
+    let verify = (source.kind == SourceKind::Firehose && resolver.as_ref().is_some_and(|r| r.is_configured())).then(VerifyFigures::default);
     let mut tally = Tally {
         figures: SourceFigures {
             name: source.name.clone(),

@@ -138,7 +138,8 @@ pub async fn consume(opts: &ConsumeOptions) -> ConsumeFigures {
     for t in tasks {
         let (f, l) = t.await.expect("subscriber task does not panic");
         if let Some(Lag { hist: h, negative }) = l.filter(|l| !l.hist.is_empty()) {
-            lag = LagFigures { count: h.len(), p50_ms: Some(h.value_at_quantile(0.5)), p99_ms: Some(h.value_at_quantile(0.99)), max_ms: Some(h.max()), negative };
+            lag =
+                LagFigures { count: h.len(), p50_ms: Some(h.value_at_quantile(0.5)), p99_ms: Some(h.value_at_quantile(0.99)), max_ms: Some(h.max()), negative };
         }
         per_connection.push(f);
     }

@@ -200,11 +200,11 @@ fn now_iso() -> String {
 async fn setup(opts: &DriveOptions, client: &reqwest::Client) -> Result<Vec<Session>, DriveError> {
     let mut sessions = Vec::new();
     if opts.create_accounts > 0 {
-        let desc = client
-            .get(opts.pds.join("/xrpc/com.atproto.server.describeServer").expect("static path"))
-            .send()
-            .await
-            .map_err(|e| DriveError::Http { call: "describeServer", url: opts.pds.to_string(), message: e.to_string() })?;
+        let desc = client.get(opts.pds.join("/xrpc/com.atproto.server.describeServer").expect("static path")).send().await.map_err(|e| DriveError::Http {
+            call: "describeServer",
+            url: opts.pds.to_string(),
+            message: e.to_string(),
+        })?;
         let desc = status_json("com.atproto.server.describeServer", desc).await?;
         let domain = desc["availableUserDomains"][0].as_str().unwrap_or(".test").to_string();
         let run = chrono::Utc::now().timestamp_millis() % 1_000_000;

@@ -10,10 +10,10 @@
 //! - [`resolve`]: DID documents for verifying commits (files, a PLC directory, did:web).
 //! - [`report`]: where each command writes its JSON result (the workspace's `result-schema`).
 
+pub mod accounts_file;
 pub mod compare;
 pub mod consume;
 pub mod drive;
-pub mod accounts_file;
 pub mod framefile;
 pub mod model;
 pub mod read;

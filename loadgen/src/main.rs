@@ -9,15 +9,15 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use loadgen::drive::{self, DriveOptions, Loop};
 use loadgen::compare::{self, CompareOptions, Source, SourceKind};
 use loadgen::consume::{self, ConsumeOptions};
+use loadgen::drive::{self, DriveOptions, Loop};
+use loadgen::model::{Surge, TrafficModel};
 use loadgen::record::{self, RecordOptions};
 use loadgen::replay::{ReplayOptions, ReplayServer, Speed};
 use loadgen::report::{report, write};
 use loadgen::resolve::Resolver;
 use loadgen::subscribe::{stream_url, SUBSCRIBE_REPOS};
-use loadgen::model::{Surge, TrafficModel};
 use loadgen::util::parse_duration;
 use loadgen::world::{World, WorldOptions};
 
@@ -450,15 +450,33 @@ fn world_options(a: &WorldArgs) -> Result<WorldOptions> {
         }
         None => TrafficModel::default(),
     };
-    if let Some(v) = a.author_zipf { model.author_zipf = v; }
-    if let Some(v) = a.host_zipf { model.host_zipf = v; }
-    if let Some(v) = a.p256_fraction { model.p256_fraction = v; }
-    if let Some(v) = a.initial_records { model.initial_records = v; }
-    if let Some(v) = a.daily_amplitude { model.daily_amplitude = v; }
-    if let Some(v) = a.daily_period { model.daily_period_s = v.as_secs_f64(); }
-    if let Some(v) = &a.surge { model.surge = Some(parse_surge(v)?); }
-    if let Some(v) = a.identity_per_10k { model.identity_per_10k = v; }
-    if let Some(v) = a.account_per_10k { model.account_per_10k = v; }
+    if let Some(v) = a.author_zipf {
+        model.author_zipf = v;
+    }
+    if let Some(v) = a.host_zipf {
+        model.host_zipf = v;
+    }
+    if let Some(v) = a.p256_fraction {
+        model.p256_fraction = v;
+    }
+    if let Some(v) = a.initial_records {
+        model.initial_records = v;
+    }
+    if let Some(v) = a.daily_amplitude {
+        model.daily_amplitude = v;
+    }
+    if let Some(v) = a.daily_period {
+        model.daily_period_s = v.as_secs_f64();
+    }
+    if let Some(v) = &a.surge {
+        model.surge = Some(parse_surge(v)?);
+    }
+    if let Some(v) = a.identity_per_10k {
+        model.identity_per_10k = v;
+    }
+    if let Some(v) = a.account_per_10k {
+        model.account_per_10k = v;
+    }
     model.validate()?;
     let rate = if a.rate.eq_ignore_ascii_case("max") {
         None
@@ -499,7 +517,15 @@ async fn run_read(a: ReadArgs, started: chrono::DateTime<chrono::Utc>) -> Result
         Some(aud) => aud,
         None => atproto::did_doc::did_web_for(a.target.host_str().context("the target names no host")?, a.target.port()),
     };
-    let opts = loadgen::read::ReadOptions { target: a.target, audience, methods: a.methods, clients: a.clients, duration: a.duration, viewers: a.viewers, seed: a.seed };
+    let opts = loadgen::read::ReadOptions {
+        target: a.target,
+        audience,
+        methods: a.methods,
+        clients: a.clients,
+        duration: a.duration,
+        viewers: a.viewers,
+        seed: a.seed,
+    };
     let bar = progress_bar(a.output.quiet, None, "{spinner} {pos} requests {per_sec} {elapsed}");
     let tick = bar.clone();
     let figures = tokio::select! {
@@ -549,9 +575,7 @@ async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
         Some(url) => (url.clone(), None),
         None => {
             let dir = tempfile::tempdir()?;
-            let server = plc::ServerBuilder::new(dir.path().join("plc"))
-                .bind(std::net::SocketAddr::from(([127, 0, 0, 1], a.plc_port)))
-                .await?;
+            let server = plc::ServerBuilder::new(dir.path().join("plc")).bind(std::net::SocketAddr::from(([127, 0, 0, 1], a.plc_port))).await?;
             (server.url().parse()?, Some((server, dir)))
         }
     };
@@ -656,7 +680,14 @@ async fn main() -> Result<()> {
                 _ = tokio::signal::ctrl_c() => bail!("interrupted; the frame file is incomplete"),
             };
             bar.finish_and_clear();
-            eprintln!("recorded {} frames ({} bytes) to {} in {:.1}s, ended by {}", figures.frames, figures.frame_bytes, opts.out.display(), figures.elapsed_s, figures.ended_by);
+            eprintln!(
+                "recorded {} frames ({} bytes) to {} in {:.1}s, ended by {}",
+                figures.frames,
+                figures.frame_bytes,
+                opts.out.display(),
+                figures.elapsed_s,
+                figures.ended_by
+            );
             let path = write(&report("record", started, None, &opts, &figures), output.json.as_deref())?;
             eprintln!("result: {path}");
         }
@@ -682,7 +713,14 @@ async fn main() -> Result<()> {
             bar.finish_and_clear();
             eprintln!(
                 "{} connections received {} messages ({} bytes) in {:.1}s; fewest {}, most {}; lag p50 {:?} ms, p99 {:?} ms",
-                figures.connections, figures.messages, figures.bytes, figures.elapsed_s, figures.min_messages, figures.max_messages, figures.lag.p50_ms, figures.lag.p99_ms
+                figures.connections,
+                figures.messages,
+                figures.bytes,
+                figures.elapsed_s,
+                figures.min_messages,
+                figures.max_messages,
+                figures.lag.p50_ms,
+                figures.lag.p99_ms
             );
             let path = write(&report("consume", started, None, &opts, &figures), output.json.as_deref())?;
             eprintln!("result: {path}");

@@ -240,8 +240,7 @@ pub enum Collection {
 }
 
 impl Collection {
-    pub const CREATED: [Collection; 6] =
-        [Collection::Like, Collection::Post, Collection::Repost, Collection::Follow, Collection::Block, Collection::ListItem];
+    pub const CREATED: [Collection; 6] = [Collection::Like, Collection::Post, Collection::Repost, Collection::Follow, Collection::Block, Collection::ListItem];
 
     pub fn nsid(self) -> &'static str {
         match self {
@@ -272,9 +271,17 @@ impl Collection {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Draw {
     /// A commit by `account` (an index), of this kind.
-    Commit { account: usize, op: OpKind, collection: Collection },
-    Identity { account: usize },
-    Account { account: usize },
+    Commit {
+        account: usize,
+        op: OpKind,
+        collection: Collection,
+    },
+    Identity {
+        account: usize,
+    },
+    Account {
+        account: usize,
+    },
 }
 
 impl Draw {

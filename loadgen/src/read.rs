@@ -197,7 +197,14 @@ pub async fn run(opts: &ReadOptions, accounts: &[AccountKey], on_request: impl F
     let tokens: Vec<String> = viewers
         .iter()
         .map(|&(i, _)| {
-            let claims = atproto::service_auth::Claims { iss: accounts[i].did.clone(), aud: opts.audience.clone(), exp, iat: None, lxm: Some(Method::GetTimeline.nsid().into()), jti: None };
+            let claims = atproto::service_auth::Claims {
+                iss: accounts[i].did.clone(),
+                aud: opts.audience.clone(),
+                exp,
+                iat: None,
+                lxm: Some(Method::GetTimeline.nsid().into()),
+                jti: None,
+            };
             atproto::service_auth::sign(&accounts[i].key, &claims)
         })
         .collect();
@@ -233,9 +240,17 @@ pub async fn run(opts: &ReadOptions, accounts: &[AccountKey], on_request: impl F
                     };
                     let sent = Instant::now();
                     let outcome = match req.send().await {
-                        Ok(resp) if resp.status().is_success() => resp.bytes().await.map(|_| ()).map_err(|e| if e.is_timeout() { "timeout".to_string() } else { "body".to_string() }),
+                        Ok(resp) if resp.status().is_success() => {
+                            resp.bytes().await.map(|_| ()).map_err(|e| if e.is_timeout() { "timeout".to_string() } else { "body".to_string() })
+                        }
                         Ok(resp) => Err(resp.status().as_u16().to_string()),
-                        Err(e) => Err(if e.is_timeout() { "timeout".into() } else if e.is_connect() { "connect".into() } else { "request".into() }),
+                        Err(e) => Err(if e.is_timeout() {
+                            "timeout".into()
+                        } else if e.is_connect() {
+                            "connect".into()
+                        } else {
+                            "request".into()
+                        }),
                     };
                     requests += 1;
                     match outcome {
@@ -258,7 +273,13 @@ pub async fn run(opts: &ReadOptions, accounts: &[AccountKey], on_request: impl F
             requests += tr;
         }
         let elapsed = started.elapsed().as_secs_f64();
-        methods.push(MethodFigures { method, requests, errors, requests_per_s: requests as f64 / elapsed.max(1e-9), latency: (h.len() > 0).then(|| figures_of(&h)) });
+        methods.push(MethodFigures {
+            method,
+            requests,
+            errors,
+            requests_per_s: requests as f64 / elapsed.max(1e-9),
+            latency: (h.len() > 0).then(|| figures_of(&h)),
+        });
     }
     Ok(ReadFigures { clients: opts.clients, accounts: accounts.len(), viewer_follows: viewers.iter().map(|v| v.1).collect(), methods })
 }
@@ -269,7 +290,8 @@ mod tests {
 
     #[test]
     fn queries_use_the_vocabulary_and_every_shape() {
-        let accounts = vec![AccountKey { did: "did:plc:a".into(), handle: "a.test".into(), key: atproto::keys::Keypair::generate(atproto::keys::KeyType::K256) }];
+        let accounts =
+            vec![AccountKey { did: "did:plc:a".into(), handle: "a.test".into(), key: atproto::keys::Keypair::generate(atproto::keys::KeyType::K256) }];
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let qs: Vec<String> = (0..200).map(|_| search_query(&mut rng, &accounts)).collect();
         assert!(qs.iter().any(|q| q.starts_with("from:a.test ")));

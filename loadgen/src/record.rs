@@ -120,15 +120,5 @@ pub async fn record(opts: &RecordOptions, progress: &ProgressBar) -> Result<Reco
     writer.finish()?;
     let file_bytes = std::fs::metadata(&opts.out).map(|m| m.len()).unwrap_or(0);
     let elapsed_s = start.elapsed().as_secs_f64();
-    Ok(RecordFigures {
-        frames,
-        frame_bytes,
-        file_bytes,
-        first_seq,
-        last_seq,
-        kinds,
-        elapsed_s,
-        frames_per_s: frames as f64 / elapsed_s.max(1e-9),
-        ended_by,
-    })
+    Ok(RecordFigures { frames, frame_bytes, file_bytes, first_seq, last_seq, kinds, elapsed_s, frames_per_s: frames as f64 / elapsed_s.max(1e-9), ended_by })
 }

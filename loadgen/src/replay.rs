@@ -145,10 +145,8 @@ async fn subscribe(State(shared): State<Arc<Shared>>, Query(params): Query<Param
 async fn serve_connection(mut socket: WebSocket, shared: Arc<Shared>, cursor: Option<i64>) {
     if let (Some(cursor), Some(max)) = (cursor, shared.max_seq) {
         if cursor > max {
-            let error = SubscribeReposFrame::Error(ErrorFrame {
-                error: "FutureCursor".into(),
-                message: Some(format!("cursor {cursor} is after the last seq {max}")),
-            });
+            let error =
+                SubscribeReposFrame::Error(ErrorFrame { error: "FutureCursor".into(), message: Some(format!("cursor {cursor} is after the last seq {max}")) });
             let _ = socket.send(Message::Binary(error.encode().into())).await;
             let _ = socket.send(Message::Close(None)).await;
             return;

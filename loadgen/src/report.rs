@@ -9,7 +9,13 @@ use serde::Serialize;
 pub use result_schema::{rss_bytes, Machine, Versions};
 
 /// The result of one loadgen command.
-pub fn report<W: Serialize, F: Serialize>(command: &str, started_at: chrono::DateTime<chrono::Utc>, seed: Option<u64>, workload: W, figures: F) -> result_schema::Report<W, F> {
+pub fn report<W: Serialize, F: Serialize>(
+    command: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+    seed: Option<u64>,
+    workload: W,
+    figures: F,
+) -> result_schema::Report<W, F> {
     result_schema::Report::new("loadgen", command, started_at, seed, workload, figures)
 }
 
@@ -22,9 +28,9 @@ pub fn write<W: Serialize, F: Serialize>(report: &result_schema::Report<W, F>, p
             Ok("stdout".into())
         }
         _ => {
-            let path = path.map(Path::to_path_buf).unwrap_or_else(|| {
-                PathBuf::from(format!("loadgen-{}-{}.json", report.command, chrono::Utc::now().format("%Y%m%dT%H%M%SZ")))
-            });
+            let path = path
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(format!("loadgen-{}-{}.json", report.command, chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))));
             report.write(&path)?;
             Ok(path.display().to_string())
         }

@@ -54,11 +54,7 @@ impl Resolver {
     pub fn load_file(&mut self, path: &Path) -> Result<usize, LoadError> {
         let err = |message: String| LoadError::File { path: path.display().to_string(), message };
         let raw = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let raw = if path.extension().is_some_and(|e| e == "zst") {
-            zstd::decode_all(raw.as_slice()).map_err(|e| err(e.to_string()))?
-        } else {
-            raw
-        };
+        let raw = if path.extension().is_some_and(|e| e == "zst") { zstd::decode_all(raw.as_slice()).map_err(|e| err(e.to_string()))? } else { raw };
         let docs: HashMap<String, DidDocument> = serde_json::from_slice(&raw).map_err(|e| err(e.to_string()))?;
         let n = docs.len();
         self.docs.extend(docs);
@@ -80,9 +76,7 @@ impl Resolver {
         if let Some(hit) = self.cache.lock().expect("cache lock").get(did) {
             return hit.clone();
         }
-        let result = self.lookup(did).await.and_then(|doc| {
-            doc.signing_key().map_err(|e| ResolveError::Key { did: did.into(), message: e.to_string() })
-        });
+        let result = self.lookup(did).await.and_then(|doc| doc.signing_key().map_err(|e| ResolveError::Key { did: did.into(), message: e.to_string() }));
         self.cache.lock().expect("cache lock").insert(did.into(), result.clone());
         result
     }

@@ -70,9 +70,8 @@ pub enum Received {
 
 impl Subscription {
     pub async fn connect(url: &Url) -> Result<Self, SubscribeError> {
-        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .map_err(|e| SubscribeError::Connect { url: url.to_string(), source: Box::new(e) })?;
+        let (ws, _) =
+            tokio_tungstenite::connect_async(url.as_str()).await.map_err(|e| SubscribeError::Connect { url: url.to_string(), source: Box::new(e) })?;
         Ok(Subscription { url: url.to_string(), ws })
     }
 

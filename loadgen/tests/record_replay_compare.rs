@@ -100,16 +100,9 @@ async fn compare_reports_exactly_the_dropped_events() {
     let lossy = replay(frames.clone(), Speed::Max, Some(10)).await;
     let mut resolver = Resolver::new(None, false).unwrap();
     resolver.load_file(&docs).unwrap();
-    let source = |name: &str, server: &ReplayServer| Source {
-        name: name.into(),
-        url: stream_url(&server.url(), SUBSCRIBE_REPOS).unwrap(),
-        kind: SourceKind::Firehose,
-    };
-    let opts = CompareOptions {
-        sources: vec![source("full", &full), source("lossy", &lossy)],
-        duration: Duration::from_secs(5),
-        cursor: None,
-    };
+    let source =
+        |name: &str, server: &ReplayServer| Source { name: name.into(), url: stream_url(&server.url(), SUBSCRIBE_REPOS).unwrap(), kind: SourceKind::Firehose };
+    let opts = CompareOptions { sources: vec![source("full", &full), source("lossy", &lossy)], duration: Duration::from_secs(5), cursor: None };
     let figures = compare(&opts, Some(Arc::new(resolver)), Arc::new(AtomicU64::new(0))).await;
     full.shutdown().await;
     lossy.shutdown().await;
@@ -141,7 +134,10 @@ async fn compare_resolves_keys_from_a_plc_directory() {
     let (Some(path), Some(docs)) = (corpus("frames.bin.zst"), corpus("did_docs.json.zst")) else { return };
     let docs: HashMap<String, serde_json::Value> = serde_json::from_slice(&zstd::decode_all(std::fs::File::open(docs).unwrap()).unwrap()).unwrap();
     let docs = Arc::new(docs);
-    async fn doc(State(docs): State<Arc<HashMap<String, serde_json::Value>>>, Path(did): Path<String>) -> Result<axum::Json<serde_json::Value>, axum::http::StatusCode> {
+    async fn doc(
+        State(docs): State<Arc<HashMap<String, serde_json::Value>>>,
+        Path(did): Path<String>,
+    ) -> Result<axum::Json<serde_json::Value>, axum::http::StatusCode> {
         docs.get(&did).cloned().map(axum::Json).ok_or(axum::http::StatusCode::NOT_FOUND)
     }
     let app = axum::Router::new().route("/{did}", axum::routing::get(doc)).with_state(docs);

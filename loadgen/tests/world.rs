@@ -157,9 +157,8 @@ async fn every_event_verifies_and_the_endpoints_agree() {
         for repo in listed.iter().take(3) {
             let did = repo["did"].as_str().unwrap();
             assert_eq!(docs[did].pds_endpoint(), Some(base.as_str()));
-            let latest: serde_json::Value = client
-                .get(format!("{base}/xrpc/com.atproto.sync.getLatestCommit?did={did}"))
-                .send().await.unwrap().json().await.unwrap();
+            let latest: serde_json::Value =
+                client.get(format!("{base}/xrpc/com.atproto.sync.getLatestCommit?did={did}")).send().await.unwrap().json().await.unwrap();
             assert_eq!(latest["cid"], repo["head"]);
             let car = client.get(format!("{base}/xrpc/com.atproto.sync.getRepo?did={did}")).send().await.unwrap().bytes().await.unwrap();
             let mut loaded = Repo::from_car(&car, Default::default()).unwrap();
@@ -183,7 +182,8 @@ async fn every_event_verifies_and_the_endpoints_agree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seed_and_epoch_reproduce_the_events() {
     let model = TrafficModel { initial_records: 40, identity_per_10k: 200.0, account_per_10k: 100.0, ..TrafficModel::default() };
-    let opts = WorldOptions { hosts: 3, accounts: 12, seed: 42, events: Some(300), epoch_micros: Some(1_790_000_000_000_000), model, ..WorldOptions::default() };
+    let opts =
+        WorldOptions { hosts: 3, accounts: 12, seed: 42, events: Some(300), epoch_micros: Some(1_790_000_000_000_000), model, ..WorldOptions::default() };
     // Event times are wall-clock; everything else must match.
     let normalise = |obs: &Observed| -> Vec<Vec<u8>> {
         obs.frames
@@ -260,7 +260,16 @@ async fn the_tap_file_is_the_stream_and_the_keys_are_the_accounts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_rate_is_kept() {
     let model = TrafficModel { initial_records: 30, ..TrafficModel::default() };
-    let opts = WorldOptions { hosts: 2, accounts: 20, seed: 3, rate: Some(400.0), events: None, duration: Some(Duration::from_secs(2)), model, ..WorldOptions::default() };
+    let opts = WorldOptions {
+        hosts: 2,
+        accounts: 20,
+        seed: 3,
+        rate: Some(400.0),
+        events: None,
+        duration: Some(Duration::from_secs(2)),
+        model,
+        ..WorldOptions::default()
+    };
     let world = World::build(opts, &ProgressBar::hidden()).await.unwrap();
     let (figures, _) = world.run(&ProgressBar::hidden()).await.unwrap();
     assert!((600..=1000).contains(&figures.emitted), "emitted {} in 2s at 400/s", figures.emitted);

@@ -59,25 +59,11 @@ fn random_password() -> String {
 impl AdminClient {
     pub fn new(base: &str, password: &str) -> AdminClient {
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
-        AdminClient {
-            base: base.trim_end_matches('/').into(),
-            auth: format!("Basic {auth}"),
-            http: reqwest::Client::new(),
-        }
+        AdminClient { base: base.trim_end_matches('/').into(), auth: format!("Basic {auth}"), http: reqwest::Client::new() }
     }
 
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        nsid: &str,
-        query: &[(&str, &str)],
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .request(method, format!("{}/xrpc/{nsid}", self.base))
-            .query(query)
-            .header("authorization", &self.auth);
+    async fn call(&self, method: reqwest::Method, nsid: &str, query: &[(&str, &str)], body: Option<Value>) -> anyhow::Result<Value> {
+        let mut req = self.http.request(method, format!("{}/xrpc/{nsid}", self.base)).query(query).header("authorization", &self.auth);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -88,11 +74,7 @@ impl AdminClient {
             let e = atproto::xrpc::XrpcError::from_response_body(status.as_u16(), &bytes);
             bail!("{nsid}: {e}");
         }
-        Ok(if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        })
+        Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) })
     }
 
     async fn get(&self, nsid: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
@@ -130,17 +112,11 @@ impl AdminClient {
                     }
                 }
             }
-            AdminCommand::CreateAccount {
-                email,
-                handle,
-                password,
-            } => {
+            AdminCommand::CreateAccount { email, handle, password } => {
                 let describe = self.get("com.atproto.server.describeServer", &[]).await?;
                 let mut body = json!({"email": email, "handle": handle});
                 if describe["inviteCodeRequired"].as_bool().unwrap_or(false) {
-                    let code = self
-                        .post("com.atproto.server.createInviteCode", json!({"useCount": 1}))
-                        .await?;
+                    let code = self.post("com.atproto.server.createInviteCode", json!({"useCount": 1})).await?;
                     body["inviteCode"] = code["code"].clone();
                 }
                 let (password, generated) = match password {
@@ -149,18 +125,13 @@ impl AdminClient {
                 };
                 body["password"] = password.clone().into();
                 let out = self.post("com.atproto.server.createAccount", body).await?;
-                println!(
-                    "Account created: {} ({})",
-                    out["handle"].as_str().unwrap_or(""),
-                    out["did"].as_str().unwrap_or("")
-                );
+                println!("Account created: {} ({})", out["handle"].as_str().unwrap_or(""), out["did"].as_str().unwrap_or(""));
                 if generated {
                     println!("Password: {password}");
                 }
             }
             AdminCommand::DeleteAccount { did } => {
-                self.post("com.atproto.admin.deleteAccount", json!({"did": did}))
-                    .await?;
+                self.post("com.atproto.admin.deleteAccount", json!({"did": did})).await?;
                 println!("{did} deleted");
             }
             AdminCommand::Takedown { did } => {
@@ -185,20 +156,14 @@ impl AdminClient {
                     Some(p) => (p, false),
                     None => (random_password(), true),
                 };
-                self.post(
-                    "com.atproto.admin.updateAccountPassword",
-                    json!({"did": did, "password": password}),
-                )
-                .await?;
+                self.post("com.atproto.admin.updateAccountPassword", json!({"did": did, "password": password})).await?;
                 println!("Password reset for {did}");
                 if generated {
                     println!("New password: {password}");
                 }
             }
             AdminCommand::CreateInviteCode { uses } => {
-                let out = self
-                    .post("com.atproto.server.createInviteCode", json!({"useCount": uses}))
-                    .await?;
+                let out = self.post("com.atproto.server.createInviteCode", json!({"useCount": uses})).await?;
                 println!("{}", out["code"].as_str().unwrap_or_default());
             }
             AdminCommand::RequestCrawl { relays, hostname } => {
@@ -206,17 +171,10 @@ impl AdminClient {
                     bail!("no relays given (pass hosts, or set PDS_CRAWLERS)");
                 }
                 for relay in relays {
-                    let base = if relay.starts_with("http") {
-                        relay.clone()
-                    } else {
-                        format!("https://{relay}")
-                    };
+                    let base = if relay.starts_with("http") { relay.clone() } else { format!("https://{relay}") };
                     let resp = self
                         .http
-                        .post(format!(
-                            "{}/xrpc/com.atproto.sync.requestCrawl",
-                            base.trim_end_matches('/')
-                        ))
+                        .post(format!("{}/xrpc/com.atproto.sync.requestCrawl", base.trim_end_matches('/')))
                         .json(&json!({"hostname": hostname}))
                         .send()
                         .await?;

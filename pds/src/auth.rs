@@ -67,9 +67,7 @@ pub struct Auth {
 }
 
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn random_id(bytes: usize) -> String {
@@ -98,14 +96,7 @@ impl Auth {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
-        let access = Claims {
-            scope: scope.into(),
-            sub: did.into(),
-            aud: self.service_did.clone(),
-            iat: now,
-            exp: now + ACCESS_TTL_SECS,
-            jti: None,
-        };
+        let access = Claims { scope: scope.into(), sub: did.into(), aud: self.service_did.clone(), iat: now, exp: now + ACCESS_TTL_SECS, jti: None };
         let access_jwt = jsonwebtoken::encode(&header, &access, &self.encoding).expect("HS256 encodes");
         let jti = random_id(24);
         let mut header = Header::new(Algorithm::HS256);
@@ -119,17 +110,11 @@ impl Auth {
             jti: Some(jti.clone()),
         };
         let refresh_jwt = jsonwebtoken::encode(&header, &refresh, &self.encoding).expect("HS256 encodes");
-        Session {
-            access_jwt,
-            refresh_jwt,
-            jti,
-            refresh_expires_at: now + REFRESH_TTL_SECS,
-        }
+        Session { access_jwt, refresh_jwt, jti, refresh_expires_at: now + REFRESH_TTL_SECS }
     }
 
     fn verify(&self, headers: &HeaderMap, scopes: &[&str]) -> Result<Claims, XrpcError> {
-        let token =
-            bearer(headers).ok_or_else(|| XrpcError::auth_required_named("AuthMissing", "Authentication Required"))?;
+        let token = bearer(headers).ok_or_else(|| XrpcError::auth_required_named("AuthMissing", "Authentication Required"))?;
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&[&self.service_did]);
         v.leeway = 0;
@@ -149,36 +134,25 @@ impl Auth {
     /// An access token (full or app password).
     pub fn access(&self, headers: &HeaderMap) -> Result<Access, XrpcError> {
         let c = self.verify(headers, &[SCOPE_ACCESS, SCOPE_APP_PASS, SCOPE_APP_PASS_PRIVILEGED])?;
-        Ok(Access {
-            did: c.sub,
-            scope: c.scope,
-        })
+        Ok(Access { did: c.sub, scope: c.scope })
     }
 
     /// A full-access token (not an app password): account settings, app passwords.
     pub fn access_full(&self, headers: &HeaderMap) -> Result<Access, XrpcError> {
         let c = self.verify(headers, &[SCOPE_ACCESS])?;
-        Ok(Access {
-            did: c.sub,
-            scope: c.scope,
-        })
+        Ok(Access { did: c.sub, scope: c.scope })
     }
 
     pub fn refresh(&self, headers: &HeaderMap) -> Result<Refresh, XrpcError> {
         let c = self.verify(headers, &[SCOPE_REFRESH])?;
-        let jti = c
-            .jti
-            .ok_or_else(|| XrpcError::auth_required_named("MissingTokenId", "Unexpected missing refresh token id"))?;
+        let jti = c.jti.ok_or_else(|| XrpcError::auth_required_named("MissingTokenId", "Unexpected missing refresh token id"))?;
         Ok(Refresh { did: c.sub, jti })
     }
 
     /// Basic auth `admin:<PDS_ADMIN_PASSWORD>`.
     pub fn admin(&self, headers: &HeaderMap) -> Result<(), XrpcError> {
         let bad = || XrpcError::auth_required("Authentication Required");
-        let value = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(bad)?;
+        let value = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(bad)?;
         let b64 = value.strip_prefix("Basic ").ok_or_else(bad)?;
         let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
         let text = String::from_utf8(decoded).map_err(|_| bad())?;
@@ -200,56 +174,31 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
 /// argon2id hash (PHC string). CPU-heavy: call from a blocking thread.
 pub fn hash_password(password: &str) -> String {
     use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
     let salt = SaltString::generate(&mut OsRng);
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashes")
-        .to_string()
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashes").to_string()
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash).is_ok_and(|h| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// An app password in the reference's shape: `xxxx-xxxx-xxxx-xxxx`.
 pub fn new_app_password() -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
-    (0..4)
-        .map(|_| {
-            (0..4)
-                .map(|_| CHARS[rand::random::<usize>() % CHARS.len()] as char)
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("-")
+    (0..4).map(|_| (0..4).map(|_| CHARS[rand::random::<usize>() % CHARS.len()] as char).collect::<String>()).collect::<Vec<_>>().join("-")
 }
 
 /// A service-auth JWT from `iss`, signed with its repository key.
 pub fn service_jwt(key: &Keypair, iss: &str, aud: &str, lxm: Option<&str>, exp: u64) -> String {
-    let claims = atproto::service_auth::Claims {
-        iss: iss.into(),
-        aud: aud.into(),
-        exp,
-        iat: Some(now_secs()),
-        lxm: lxm.map(Into::into),
-        jti: Some(random_id(16)),
-    };
+    let claims =
+        atproto::service_auth::Claims { iss: iss.into(), aud: aud.into(), exp, iat: Some(now_secs()), lxm: lxm.map(Into::into), jti: Some(random_id(16)) };
     atproto::service_auth::sign(key, &claims)
 }
 
@@ -281,15 +230,9 @@ mod tests {
     fn admin_basic_auth_and_passwords() {
         let auth = Auth::new("s", "did:web:x", "hunter2");
         let mut h = HeaderMap::new();
-        h.insert(
-            "authorization",
-            format!("Basic {}", STANDARD.encode("admin:hunter2")).parse().unwrap(),
-        );
+        h.insert("authorization", format!("Basic {}", STANDARD.encode("admin:hunter2")).parse().unwrap());
         assert!(auth.is_admin(&h));
-        h.insert(
-            "authorization",
-            format!("Basic {}", STANDARD.encode("admin:nope")).parse().unwrap(),
-        );
+        h.insert("authorization", format!("Basic {}", STANDARD.encode("admin:nope")).parse().unwrap());
         assert!(!auth.is_admin(&h));
         let hash = hash_password("pw");
         assert!(verify_password("pw", &hash) && !verify_password("pw2", &hash));

@@ -67,10 +67,7 @@ pub enum ConfigError {
 
 /// Reads `KEY=VALUE` lines (comments, blank lines, `export `, quotes allowed).
 pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::EnvFile {
-        path: path.into(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::EnvFile { path: path.into(), source })?;
     let mut out = HashMap::new();
     for line in text.lines() {
         let line = line.trim();
@@ -80,11 +77,7 @@ pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>, ConfigError
         let line = line.strip_prefix("export ").unwrap_or(line);
         if let Some((k, v)) = line.split_once('=') {
             let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(v);
+            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\''))).unwrap_or(v);
             out.insert(k.trim().to_string(), v.to_string());
         }
     }
@@ -132,22 +125,10 @@ impl Config {
         let create_account_limit = num("PDS_RATE_LIMIT_CREATE_ACCOUNT", 100) as u32;
         let blob_grace_period_ms = num("PDS_BLOB_GRACE_PERIOD_MS", 60 * 60 * 1000);
         let flag = |k: &str, default: bool| get(k).map_or(default, |v| matches!(v, "true" | "1" | "yes"));
-        let list = |k: &str| -> Vec<String> {
-            get(k)
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let list =
+            |k: &str| -> Vec<String> { get(k).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default() };
         let service = |url: &str, did: &str, invalid: &mut Vec<String>| match (get(url), get(did)) {
-            (Some(u), Some(d)) => Some(ServiceRef {
-                url: u.trim_end_matches('/').into(),
-                did: d.into(),
-            }),
+            (Some(u), Some(d)) => Some(ServiceRef { url: u.trim_end_matches('/').into(), did: d.into() }),
             (None, None) => None,
             _ => {
                 invalid.push(format!("{url} and {did} must be set together"));
@@ -162,9 +143,7 @@ impl Config {
             match Keypair::from_hex(KeyType::K256, &rotation_hex) {
                 Ok(k) => Some(k),
                 Err(_) => {
-                    invalid.push(
-                        "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX is not a 64-digit hex k256 private key".into(),
-                    );
+                    invalid.push("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX is not a 64-digit hex k256 private key".into());
                     None
                 }
             }
@@ -176,10 +155,7 @@ impl Config {
         if domains.is_empty() && !hostname.is_empty() {
             domains.push(format!(".{hostname}"));
         }
-        let domains = domains
-            .into_iter()
-            .map(|d| if d.starts_with('.') { d } else { format!(".{d}") })
-            .collect();
+        let domains = domains.into_iter().map(|d| if d.starts_with('.') { d } else { format!(".{d}") }).collect();
         if !missing.is_empty() {
             return Err(ConfigError::Missing(missing));
         }
@@ -195,10 +171,7 @@ impl Config {
             jwt_secret,
             admin_password,
             rotation_key: rotation_key.expect("checked"),
-            plc_url: get("PDS_DID_PLC_URL")
-                .unwrap_or("https://plc.directory")
-                .trim_end_matches('/')
-                .into(),
+            plc_url: get("PDS_DID_PLC_URL").unwrap_or("https://plc.directory").trim_end_matches('/').into(),
             service_handle_domains: domains,
             invite_required: flag("PDS_INVITE_REQUIRED", true),
             crawlers: list("PDS_CRAWLERS"),
@@ -209,10 +182,8 @@ impl Config {
             create_session_limit,
             create_account_limit,
             email_smtp_url: get("PDS_EMAIL_SMTP_URL").map(String::from),
-            email_from_address: get("PDS_EMAIL_FROM_ADDRESS").map_or_else(
-                || format!("noreply@{}", hostname.split(':').next().unwrap_or_default()),
-                String::from,
-            ),
+            email_from_address: get("PDS_EMAIL_FROM_ADDRESS")
+                .map_or_else(|| format!("noreply@{}", hostname.split(':').next().unwrap_or_default()), String::from),
             blob_grace_period_ms,
             lexicon_directory: get("PDS_LEXICON_DIRECTORY").map(PathBuf::from),
             hostname,
@@ -236,11 +207,7 @@ impl Config {
 
     /// The public URL: `https://<hostname>`, or `http://` in dev mode / for localhost.
     pub fn public_url(&self) -> String {
-        if self.dev_mode
-            || self.hostname == "localhost"
-            || self.hostname.starts_with("localhost:")
-            || self.hostname.starts_with("127.0.0.1")
-        {
+        if self.dev_mode || self.hostname == "localhost" || self.hostname.starts_with("localhost:") || self.hostname.starts_with("127.0.0.1") {
             format!("http://{}", self.hostname)
         } else {
             format!("https://{}", self.hostname)
@@ -255,13 +222,7 @@ mod tests {
     #[test]
     fn lists_every_missing_setting() {
         let err = Config::from_vars(&HashMap::new()).unwrap_err().to_string();
-        for k in [
-            "PDS_HOSTNAME",
-            "PDS_JWT_SECRET",
-            "PDS_ADMIN_PASSWORD",
-            "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX",
-            "PDS_DATA_DIRECTORY",
-        ] {
+        for k in ["PDS_HOSTNAME", "PDS_JWT_SECRET", "PDS_ADMIN_PASSWORD", "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "PDS_DATA_DIRECTORY"] {
             assert!(err.contains(k), "{err}");
         }
     }

@@ -11,10 +11,7 @@ pub fn load(dir: Option<&std::path::Path>) -> anyhow::Result<Lexicons> {
     let lexicons = match dir {
         Some(dir) => Lexicons::load_dir(dir).map_err(|e| anyhow::anyhow!("PDS_LEXICON_DIRECTORY {}: {e}", dir.display()))?,
         None => {
-            let docs = embedded::EMBEDDED
-                .iter()
-                .map(|text| serde_json::from_str(text))
-                .collect::<Result<Vec<serde_json::Value>, _>>()?;
+            let docs = embedded::EMBEDDED.iter().map(|text| serde_json::from_str(text)).collect::<Result<Vec<serde_json::Value>, _>>()?;
             Lexicons::from_values(&docs)?
         }
     };

@@ -39,10 +39,7 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn from_config(config: &Config) -> Result<Mailer, MailError> {
-        let from: Mailbox = config
-            .email_from_address
-            .parse()
-            .map_err(|_| MailError::Address(config.email_from_address.clone()))?;
+        let from: Mailbox = config.email_from_address.parse().map_err(|_| MailError::Address(config.email_from_address.clone()))?;
         let transport = match &config.email_smtp_url {
             Some(url) => {
                 let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build();
@@ -69,11 +66,7 @@ impl Mailer {
 
     pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
         let to: Mailbox = to.parse().map_err(|_| MailError::Address(to.into()))?;
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(subject)
-            .body(body)?;
+        let message = Message::builder().from(self.from.clone()).to(to).subject(subject).body(body)?;
         match &self.transport {
             Transport::Smtp(t) => {
                 t.send(message).await?;

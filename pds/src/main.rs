@@ -81,9 +81,7 @@ enum PlcCommand {
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -99,35 +97,20 @@ async fn main() -> anyhow::Result<()> {
             init_logs();
             let config = pds::Config::load(env_file.as_deref())?;
             let addr = SocketAddr::new(bind, config.port);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
             let server = pds::spawn(config, listener).await?;
             shutdown_signal().await;
             tracing::info!("shutting down");
             server.shutdown().await;
         }
-        Command::Plc {
-            command: PlcCommand::Serve { port, bind, data },
-        } => {
+        Command::Plc { command: PlcCommand::Serve { port, bind, data } } => {
             init_logs();
             let addr = SocketAddr::new(bind, port);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
             plc::serve(listener, data).await?;
         }
-        Command::Admin {
-            url,
-            admin_password,
-            command,
-        } => {
-            let url = url.unwrap_or_else(|| {
-                format!(
-                    "http://localhost:{}",
-                    std::env::var("PDS_PORT").unwrap_or_else(|_| "2583".into())
-                )
-            });
+        Command::Admin { url, admin_password, command } => {
+            let url = url.unwrap_or_else(|| format!("http://localhost:{}", std::env::var("PDS_PORT").unwrap_or_else(|_| "2583".into())));
             AdminClient::new(&url, &admin_password).run(command).await?;
         }
     }

@@ -71,12 +71,7 @@ pub fn now_iso() -> String {
 
 impl Repos {
     pub fn new(store: Arc<Store>, blob_dir: std::path::PathBuf) -> Repos {
-        Repos {
-            store,
-            blob_dir,
-            tids: TidGenerator::new(),
-            slots: Default::default(),
-        }
+        Repos { store, blob_dir, tids: TidGenerator::new(), slots: Default::default() }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -244,9 +239,7 @@ impl Repos {
             metas.insert(cid, meta);
         }
         for (path, blob) in &imported.blobs {
-            let meta = metas
-                .entry(blob.to_string())
-                .or_insert_with(|| crate::store::blobs::BlobMeta::missing(path.clone(), &rev));
+            let meta = metas.entry(blob.to_string()).or_insert_with(|| crate::store::blobs::BlobMeta::missing(path.clone(), &rev));
             if !meta.refs.contains(path) {
                 meta.refs.push(path.clone());
             }
@@ -267,11 +260,7 @@ impl Repos {
     }
 
     /// Runs `f` on `did`'s loaded repository (for proofs), under its lock.
-    pub async fn with_repo<T>(
-        &self,
-        did: &str,
-        f: impl FnOnce(&mut Repo<DbBlocks>) -> Result<T, WriteError>,
-    ) -> Result<T, WriteError> {
+    pub async fn with_repo<T>(&self, did: &str, f: impl FnOnce(&mut Repo<DbBlocks>) -> Result<T, WriteError>) -> Result<T, WriteError> {
         let slot = self.slot(did);
         let mut guard = slot.lock().await;
         if guard.is_none() {
@@ -292,14 +281,8 @@ impl Repos {
     }
 
     fn load(&self, did: &str) -> Result<Repo<DbBlocks>, WriteError> {
-        let root = self
-            .store
-            .repo_root(did)?
-            .ok_or_else(|| WriteError::RepoNotFound(did.into()))?;
-        let cid = atproto::cid::parse(&root.cid).map_err(|e| StoreError::Corrupt {
-            what: CF_REPOS,
-            why: e.to_string(),
-        })?;
+        let root = self.store.repo_root(did)?.ok_or_else(|| WriteError::RepoNotFound(did.into()))?;
+        let cid = atproto::cid::parse(&root.cid).map_err(|e| StoreError::Corrupt { what: CF_REPOS, why: e.to_string() })?;
         Ok(Repo::load(DbBlocks::new(self.store.db.clone(), did), cid)?)
     }
 }

@@ -112,12 +112,7 @@ impl AppState {
         }
         let now = crate::auth::now_secs();
         let last = self.last_crawl.load(Ordering::Acquire);
-        if now < last + 20 * 60
-            || self
-                .last_crawl
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        if now < last + 20 * 60 || self.last_crawl.compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return;
         }
         let state = self.clone();
@@ -152,11 +147,5 @@ pub async fn spawn(config: Config, listener: TcpListener) -> anyhow::Result<Serv
     state.notify_crawlers();
     let blob_gc = crate::blob_gc::spawn(state.clone());
     tracing::info!(%addr, hostname = %state.config.hostname, "PDS listening");
-    Ok(Server {
-        addr,
-        state,
-        shutdown: tx,
-        task,
-        blob_gc,
-    })
+    Ok(Server { addr, state, shutdown: tx, task, blob_gc })
 }

@@ -63,9 +63,7 @@ async fn operator_cli_manages_accounts() {
 
     let (ok, text) = run(&["takedown", &did]).await;
     assert!(ok, "{text}");
-    c.post("com.atproto.server.createSession", Auth::None, login.clone())
-        .await
-        .err(401, "AccountTakedown");
+    c.post("com.atproto.server.createSession", Auth::None, login.clone()).await.err(401, "AccountTakedown");
     let (_, list) = run(&["list-accounts"]).await;
     assert!(list.lines().any(|l| l.starts_with(&did) && l.ends_with("takendown")), "{list}");
     let (ok, text) = run(&["untakedown", &did]).await;

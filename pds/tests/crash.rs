@@ -12,11 +12,7 @@ use common::{read_firehose, signing_key, verify_repo, Auth, Client};
 use serde_json::json;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn launch(vars: &std::collections::HashMap<String, String>, log: &std::path::Path) -> tokio::process::Child {
@@ -85,20 +81,9 @@ async fn acknowledged_writes_survive_sigkill() {
         child = launch(&vars, &log).await;
 
         let acked_now = acked.lock().unwrap().clone();
-        assert!(
-            acked_now.len() > 10 * (round + 1),
-            "only {} writes acknowledged",
-            acked_now.len()
-        );
+        assert!(acked_now.len() > 10 * (round + 1), "only {} writes acknowledged", acked_now.len());
         for (rkey, text) in &acked_now {
-            let rec = client
-                .get(
-                    "com.atproto.repo.getRecord",
-                    Auth::None,
-                    &[("repo", &did), ("collection", "app.bsky.feed.post"), ("rkey", rkey)],
-                )
-                .await
-                .ok();
+            let rec = client.get("com.atproto.repo.getRecord", Auth::None, &[("repo", &did), ("collection", "app.bsky.feed.post"), ("rkey", rkey)]).await.ok();
             assert_eq!(rec["value"]["text"], text.as_str());
         }
         let records = verify_repo(&client, &did, &key).await;
@@ -118,11 +103,7 @@ async fn acknowledged_writes_survive_sigkill() {
         for (rkey, _) in &acked_now {
             assert!(created.contains(rkey), "acknowledged write {rkey} has its #commit");
         }
-        eprintln!(
-            "round {round}: {} acknowledged writes, {} events",
-            acked_now.len(),
-            frames.len()
-        );
+        eprintln!("round {round}: {} acknowledged writes, {} events", acked_now.len(), frames.len());
     }
     child.kill().await.unwrap();
 }

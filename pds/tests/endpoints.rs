@@ -21,36 +21,15 @@ async fn invites_service_auth_blocks_listing_and_well_knowns() {
     let admin = Auth::Admin(ADMIN_PASSWORD);
 
     // --- invite codes
-    c.post("com.atproto.server.createAccount", Auth::None, new_account("nocode.test", ""))
-        .await
-        .err(400, "InvalidInviteCode");
-    c.post("com.atproto.server.createInviteCodes", Auth::None, json!({"codeCount": 1, "useCount": 1}))
-        .await
-        .err(401, "AuthenticationRequired");
+    c.post("com.atproto.server.createAccount", Auth::None, new_account("nocode.test", "")).await.err(400, "InvalidInviteCode");
+    c.post("com.atproto.server.createInviteCodes", Auth::None, json!({"codeCount": 1, "useCount": 1})).await.err(401, "AuthenticationRequired");
     let first = c.post("com.atproto.server.createInviteCode", admin, json!({"useCount": 1})).await.ok();
-    let alice = c
-        .post("com.atproto.server.createAccount", Auth::None, new_account("alice.test", first["code"].as_str().unwrap()))
-        .await
-        .ok();
-    c.post("com.atproto.server.createAccount", Auth::None, new_account("again.test", first["code"].as_str().unwrap()))
-        .await
-        .err(400, "InvalidInviteCode");
+    let alice = c.post("com.atproto.server.createAccount", Auth::None, new_account("alice.test", first["code"].as_str().unwrap())).await.ok();
+    c.post("com.atproto.server.createAccount", Auth::None, new_account("again.test", first["code"].as_str().unwrap())).await.err(400, "InvalidInviteCode");
     let did = alice["did"].as_str().unwrap().to_string();
     let token = alice["accessJwt"].as_str().unwrap().to_string();
-    let batch = c
-        .post(
-            "com.atproto.server.createInviteCodes",
-            admin,
-            json!({"codeCount": 2, "useCount": 1, "forAccounts": [did]}),
-        )
-        .await
-        .ok();
-    let codes: Vec<String> = batch["codes"][0]["codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let batch = c.post("com.atproto.server.createInviteCodes", admin, json!({"codeCount": 2, "useCount": 1, "forAccounts": [did]})).await.ok();
+    let codes: Vec<String> = batch["codes"][0]["codes"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     assert_eq!((batch["codes"][0]["account"].as_str(), codes.len()), (Some(did.as_str()), 2));
     let mine = c.get("com.atproto.server.getAccountInviteCodes", Auth::Bearer(&token), &[]).await.ok();
     let listed: Vec<&str> = mine["codes"].as_array().unwrap().iter().map(|v| v["code"].as_str().unwrap()).collect();
@@ -58,20 +37,12 @@ async fn invites_service_auth_blocks_listing_and_well_knowns() {
         assert!(listed.contains(&code.as_str()), "{mine}");
     }
     c.post("com.atproto.admin.disableInviteCodes", admin, json!({"codes": [codes[0]]})).await.ok();
-    c.post("com.atproto.server.createAccount", Auth::None, new_account("bob.test", &codes[0]))
-        .await
-        .err(400, "InvalidInviteCode");
-    c.post("com.atproto.server.createAccount", Auth::None, new_account("bob.test", &codes[1]))
-        .await
-        .ok();
+    c.post("com.atproto.server.createAccount", Auth::None, new_account("bob.test", &codes[0])).await.err(400, "InvalidInviteCode");
+    c.post("com.atproto.server.createAccount", Auth::None, new_account("bob.test", &codes[1])).await.ok();
 
     // --- getServiceAuth: a short-lived JWT signed by the account key
     let got = c
-        .get(
-            "com.atproto.server.getServiceAuth",
-            Auth::Bearer(&token),
-            &[("aud", "did:web:feeds.example.com"), ("lxm", "app.bsky.feed.getFeedSkeleton")],
-        )
+        .get("com.atproto.server.getServiceAuth", Auth::Bearer(&token), &[("aud", "did:web:feeds.example.com"), ("lxm", "app.bsky.feed.getFeedSkeleton")])
         .await
         .ok();
     let jwt = got["token"].as_str().unwrap();
@@ -80,9 +51,7 @@ async fn invites_service_auth_blocks_listing_and_well_knowns() {
     assert_eq!(payload["iss"], did.as_str());
     assert_eq!(payload["aud"], "did:web:feeds.example.com");
     assert_eq!(payload["lxm"], "app.bsky.feed.getFeedSkeleton");
-    signing_key(&alice["didDoc"])
-        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &URL_SAFE_NO_PAD.decode(parts[2]).unwrap())
-        .unwrap();
+    signing_key(&alice["didDoc"]).verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     for (exp, lxm) in [(now - 10, true), (now + 7200, true), (now + 600, false)] {
         let exp = exp.to_string();
@@ -90,13 +59,9 @@ async fn invites_service_auth_blocks_listing_and_well_knowns() {
         if lxm {
             q.push(("lxm", "com.atproto.repo.getRecord"));
         }
-        c.get("com.atproto.server.getServiceAuth", Auth::Bearer(&token), &q)
-            .await
-            .err(400, "BadExpiration");
+        c.get("com.atproto.server.getServiceAuth", Auth::Bearer(&token), &q).await.err(400, "BadExpiration");
     }
-    c.get("com.atproto.server.getServiceAuth", Auth::None, &[("aud", "did:web:x.example.com")])
-        .await
-        .err(401, "AuthMissing");
+    c.get("com.atproto.server.getServiceAuth", Auth::None, &[("aud", "did:web:x.example.com")]).await.err(401, "AuthMissing");
 
     // --- sync.getBlocks: the requested blocks as a CAR; unknown CIDs named in the error
     let latest = c.get("com.atproto.sync.getLatestCommit", Auth::None, &[("did", &did)]).await.ok();
@@ -107,10 +72,7 @@ async fn invites_service_auth_blocks_listing_and_well_knowns() {
     let commit_cid = atproto::cid::parse(commit).unwrap();
     assert!(atproto::blockstore::BlockStore::get(&blocks, &commit_cid).unwrap().is_some());
     let absent = "bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
-    let resp = c
-        .get("com.atproto.sync.getBlocks", Auth::None, &[("did", &did), ("cids", commit), ("cids", absent)])
-        .await
-        .err(400, "BlockNotFound");
+    let resp = c.get("com.atproto.sync.getBlocks", Auth::None, &[("did", &did), ("cids", commit), ("cids", absent)]).await.err(400, "BlockNotFound");
     assert!(resp.body["message"].as_str().unwrap().contains(absent));
 
     // --- listRepos pages through every hosted repository

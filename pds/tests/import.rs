@@ -41,14 +41,7 @@ async fn import_restores_an_exported_repository() {
     let bob = c.account("bob", None).await;
 
     // A repository with posts and an image post, exported.
-    let resp = c
-        .http
-        .post(format!("{}/xrpc/com.atproto.repo.uploadBlob", c.base))
-        .bearer_auth(&token)
-        .body(PNG.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let resp = c.http.post(format!("{}/xrpc/com.atproto.repo.uploadBlob", c.base)).bearer_auth(&token).body(PNG.to_vec()).send().await.unwrap();
     let blob: Value = resp.json::<Value>().await.unwrap()["blob"].clone();
     let blob_cid = blob["ref"]["$link"].as_str().unwrap().to_string();
     let image = c
@@ -69,18 +62,9 @@ async fn import_restores_an_exported_repository() {
 
     // Afterwards the image post is deleted (its blob goes with it) and another post made.
     let rkey = image["uri"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
-    c.post(
-        "com.atproto.repo.deleteRecord",
-        Auth::Bearer(&token),
-        json!({"repo": did, "collection": "app.bsky.feed.post", "rkey": rkey}),
-    )
-    .await
-    .ok();
+    c.post("com.atproto.repo.deleteRecord", Auth::Bearer(&token), json!({"repo": did, "collection": "app.bsky.feed.post", "rkey": rkey})).await.ok();
     c.post_text(&token, &did, "after the export").await;
-    let before = c
-        .get("com.atproto.sync.getLatestCommit", Auth::None, &[("did", &did)])
-        .await
-        .ok();
+    let before = c.get("com.atproto.sync.getLatestCommit", Auth::None, &[("did", &did)]).await.ok();
 
     // Refused: garbage, someone else's repository, a CAR missing a record block, no auth.
     assert_eq!(import(c, &token, b"not a car".to_vec()).await.0, 400);
@@ -95,10 +79,7 @@ async fn import_restores_an_exported_repository() {
     assert_eq!(status, 400, "{body}");
     let (status, body) = import(c, "not-a-token", car.clone()).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")), "as the reference answers a bad JWT");
-    let after_refusals = c
-        .get("com.atproto.sync.getLatestCommit", Auth::None, &[("did", &did)])
-        .await
-        .ok();
+    let after_refusals = c.get("com.atproto.sync.getLatestCommit", Auth::None, &[("did", &did)]).await.ok();
     assert_eq!(after_refusals, before, "refused imports change nothing");
 
     // The import restores the exported records under a new commit signed here.
@@ -106,19 +87,9 @@ async fn import_restores_an_exported_repository() {
     assert_eq!(status, 200, "{body}");
     let records = verify_repo(c, &did, &key).await;
     assert_eq!(records, exported_records);
-    let latest = c
-        .get("com.atproto.sync.getLatestCommit", Auth::None, &[("did", &did)])
-        .await
-        .ok();
+    let latest = c.get("com.atproto.sync.getLatestCommit", Auth::None, &[("did", &did)]).await.ok();
     assert!(latest["rev"].as_str().unwrap() > before["rev"].as_str().unwrap(), "rev moves forward");
-    let listed = c
-        .get(
-            "com.atproto.repo.listRecords",
-            Auth::None,
-            &[("repo", &did), ("collection", "app.bsky.feed.post"), ("limit", "100")],
-        )
-        .await
-        .ok();
+    let listed = c.get("com.atproto.repo.listRecords", Auth::None, &[("repo", &did), ("collection", "app.bsky.feed.post"), ("limit", "100")]).await.ok();
     assert_eq!(listed["records"].as_array().unwrap().len(), 21, "records index rebuilt");
 
     // The repository reset is announced with a #sync that verifies.
@@ -134,33 +105,14 @@ async fn import_restores_an_exported_repository() {
     }
 
     // The image's blob was deleted with its post: it is missing until uploaded again.
-    let missing = c
-        .get("com.atproto.repo.listMissingBlobs", Auth::Bearer(&token), &[])
-        .await
-        .ok();
-    assert_eq!(
-        missing["blobs"],
-        json!([{"cid": blob_cid, "recordUri": image["uri"]}]),
-        "{missing}"
-    );
+    let missing = c.get("com.atproto.repo.listMissingBlobs", Auth::Bearer(&token), &[]).await.ok();
+    assert_eq!(missing["blobs"], json!([{"cid": blob_cid, "recordUri": image["uri"]}]), "{missing}");
     let (status, _, _) = c.get_bytes("com.atproto.sync.getBlob", &[("did", &did), ("cid", &blob_cid)]).await;
     assert_eq!(status, 400);
-    let status = c
-        .get("com.atproto.server.checkAccountStatus", Auth::Bearer(&token), &[])
-        .await
-        .ok();
+    let status = c.get("com.atproto.server.checkAccountStatus", Auth::Bearer(&token), &[]).await.ok();
     assert_eq!((status["expectedBlobs"].as_u64(), status["importedBlobs"].as_u64()), (Some(1), Some(0)));
-    c.http
-        .post(format!("{}/xrpc/com.atproto.repo.uploadBlob", c.base))
-        .bearer_auth(&token)
-        .body(PNG.to_vec())
-        .send()
-        .await
-        .unwrap();
-    let missing = c
-        .get("com.atproto.repo.listMissingBlobs", Auth::Bearer(&token), &[])
-        .await
-        .ok();
+    c.http.post(format!("{}/xrpc/com.atproto.repo.uploadBlob", c.base)).bearer_auth(&token).body(PNG.to_vec()).send().await.unwrap();
+    let missing = c.get("com.atproto.repo.listMissingBlobs", Auth::Bearer(&token), &[]).await.ok();
     assert_eq!(missing["blobs"], json!([]));
     let (status, _, bytes) = c.get_bytes("com.atproto.sync.getBlob", &[("did", &did), ("cid", &blob_cid)]).await;
     assert_eq!((status, bytes.as_slice()), (200, PNG));

@@ -17,10 +17,7 @@ fn workspace() -> PathBuf {
 
 /// `NODE`, `PYTHON`, `NODE_PATH` from `scripts/clients.sh`, or `None` (skip) outside CI.
 fn install_clients() -> Option<Vec<(String, String)>> {
-    let out = Command::new("bash")
-        .arg(workspace().join("scripts/clients.sh"))
-        .output()
-        .expect("run bash");
+    let out = Command::new("bash").arg(workspace().join("scripts/clients.sh")).output().expect("run bash");
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
         if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -29,13 +26,7 @@ fn install_clients() -> Option<Vec<(String, String)>> {
         println!("skipping: the official clients could not be installed (scripts/clients.sh):\n{why}");
         return None;
     }
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
+    Some(String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
 async fn run_script(interpreter: &str, script: &str, env: &common::Env, clients: &[(String, String)]) {
@@ -57,12 +48,7 @@ async fn run_script(interpreter: &str, script: &str, env: &common::Env, clients:
         .expect("run client script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "{} failed:\n{stdout}\n{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{} failed:\n{stdout}\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
     assert!(!stdout.contains("FAIL "), "{stdout}");
 }
 

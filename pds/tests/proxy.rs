@@ -26,11 +26,7 @@ async fn appview() -> (String, Arc<Mutex<Seen>>) {
     let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
         let s = s.clone();
         async move {
-            let bearer = headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_string);
+            let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_string);
             s.lock().unwrap().calls.push((uri.to_string(), bearer, (!body.is_empty()).then_some(body)));
             ([("atproto-repo-rev", "3abc")], axum::Json(json!({"feed": [], "cursor": "next"})))
         }
@@ -51,25 +47,14 @@ fn claims(jwt: &str) -> (Value, Value, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_bsky_calls_reach_the_appview_with_service_auth() {
     let (appview_url, seen) = appview().await;
-    let env = common::start(&[
-        ("PDS_INVITE_REQUIRED", "false"),
-        ("PDS_BSKY_APP_VIEW_URL", appview_url.as_str()),
-        ("PDS_BSKY_APP_VIEW_DID", APPVIEW_DID),
-    ])
-    .await;
+    let env = common::start(&[("PDS_INVITE_REQUIRED", "false"), ("PDS_BSKY_APP_VIEW_URL", appview_url.as_str()), ("PDS_BSKY_APP_VIEW_DID", APPVIEW_DID)]).await;
     let c = &env.client;
     let alice = c.account("alice", None).await;
     let did = alice["did"].as_str().unwrap().to_string();
     let key = signing_key(&alice["didDoc"]);
     let token = alice["accessJwt"].as_str().unwrap().to_string();
 
-    let resp = c
-        .http
-        .get(format!("{}/xrpc/app.bsky.feed.getTimeline?limit=5", c.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = c.http.get(format!("{}/xrpc/app.bsky.feed.getTimeline?limit=5", c.base)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["atproto-repo-rev"], "3abc");
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({"feed": [], "cursor": "next"}));
@@ -85,13 +70,10 @@ async fn app_bsky_calls_reach_the_appview_with_service_auth() {
     let exp = payload["exp"].as_u64().unwrap();
     assert!(exp > now && exp <= now + 120, "short-lived: exp {exp}, now {now}");
     let signing_input = jwt.rsplit_once('.').unwrap().0;
-    key.verify(signing_input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).unwrap())
-        .expect("signed by the account's repository key");
+    key.verify(signing_input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).unwrap()).expect("signed by the account's repository key");
 
     // A procedure's body passes through.
-    c.post("app.bsky.graph.muteActor", Auth::Bearer(&token), json!({"actor": "did:plc:someone"}))
-        .await
-        .ok();
+    c.post("app.bsky.graph.muteActor", Auth::Bearer(&token), json!({"actor": "did:plc:someone"})).await.ok();
     let (path, _, body) = seen.lock().unwrap().calls.pop().unwrap();
     assert_eq!(path, "/xrpc/app.bsky.graph.muteActor");
     assert_eq!(serde_json::from_str::<Value>(&body.unwrap()).unwrap(), json!({"actor": "did:plc:someone"}));
@@ -110,9 +92,7 @@ async fn app_bsky_calls_reach_the_appview_with_service_auth() {
     assert_eq!(seen.lock().unwrap().calls.len(), calls_before, "not forwarded");
 
     // A bad token is refused before anything is forwarded.
-    c.get("app.bsky.feed.getTimeline", Auth::Bearer("garbage"), &[])
-        .await
-        .err(400, "InvalidToken");
+    c.get("app.bsky.feed.getTimeline", Auth::Bearer("garbage"), &[]).await.err(400, "InvalidToken");
     assert_eq!(seen.lock().unwrap().calls.len(), calls_before);
     env.pds.shutdown().await;
 }

@@ -66,10 +66,7 @@ impl PlcClient {
 
     /// A client sharing an existing `reqwest::Client` (its timeouts and pool).
     pub fn with_http(base_url: &str, http: reqwest::Client) -> Result<Self, ClientError> {
-        let bad = |reason: &str| ClientError::BaseUrl {
-            url: base_url.into(),
-            reason: reason.into(),
-        };
+        let bad = |reason: &str| ClientError::BaseUrl { url: base_url.into(), reason: reason.into() };
         let parsed = url::Url::parse(base_url).map_err(|e| bad(&e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(bad("scheme must be http or https"));
@@ -77,10 +74,7 @@ impl PlcClient {
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(bad("must not have a query or fragment"));
         }
-        Ok(PlcClient {
-            base: base_url.trim_end_matches('/').to_string(),
-            http,
-        })
+        Ok(PlcClient { base: base_url.trim_end_matches('/').to_string(), http })
     }
 
     /// The directory's base URL, without a trailing slash.
@@ -133,11 +127,7 @@ impl PlcClient {
         struct Health {
             version: String,
         }
-        let resp = self
-            .http
-            .get(format!("{}/_health", self.base))
-            .send()
-            .await?;
+        let resp = self.http.get(format!("{}/_health", self.base)).send().await?;
         if !resp.status().is_success() {
             return Err(error_from("", resp).await);
         }
@@ -146,15 +136,8 @@ impl PlcClient {
 
     /// `GET /export?count=N[&after=SEQ]`: up to `count` log entries in acceptance order,
     /// after sequence number `after`. Only Sonde's directory numbers entries (`seq`).
-    pub async fn export(
-        &self,
-        after: Option<u64>,
-        count: usize,
-    ) -> Result<Vec<ExportEntry>, ClientError> {
-        let mut req = self
-            .http
-            .get(format!("{}/export", self.base))
-            .query(&[("count", count.to_string())]);
+    pub async fn export(&self, after: Option<u64>, count: usize) -> Result<Vec<ExportEntry>, ClientError> {
+        let mut req = self.http.get(format!("{}/export", self.base)).query(&[("count", count.to_string())]);
         if let Some(after) = after {
             req = req.query(&[("after", after.to_string())]);
         }
@@ -169,11 +152,7 @@ impl PlcClient {
             .collect()
     }
 
-    async fn get_json<T: DeserializeOwned>(
-        &self,
-        did: &str,
-        url: &str,
-    ) -> Result<Option<T>, ClientError> {
+    async fn get_json<T: DeserializeOwned>(&self, did: &str, url: &str) -> Result<Option<T>, ClientError> {
         let resp = self.http.get(url).send().await?;
         match resp.status() {
             s if s.is_success() => Ok(Some(parse(resp).await?)),
@@ -184,10 +163,7 @@ impl PlcClient {
 }
 
 async fn read_capped(mut resp: Response) -> Result<Vec<u8>, ClientError> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-    {
+    if resp.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ClientError::TooLarge);
     }
     let mut body = Vec::new();
@@ -209,17 +185,12 @@ async fn parse<T: DeserializeOwned>(resp: Response) -> Result<T, ClientError> {
 async fn error_from(did: &str, resp: Response) -> ClientError {
     let status = resp.status();
     let message = match read_capped(resp).await {
-        Ok(body) => serde_json::from_slice::<ErrorBody>(&body)
-            .map(|b| b.message)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned()),
+        Ok(body) => serde_json::from_slice::<ErrorBody>(&body).map(|b| b.message).unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned()),
         Err(e) => e.to_string(),
     };
     match status {
         StatusCode::GONE => ClientError::Tombstoned(did.to_string()),
         StatusCode::BAD_REQUEST => ClientError::Rejected(message),
-        s => ClientError::Status {
-            status: s.as_u16(),
-            message,
-        },
+        s => ClientError::Status { status: s.as_u16(), message },
     }
 }

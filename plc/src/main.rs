@@ -45,9 +45,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cli.log_json {
         logs.json().init();
     } else {
@@ -56,9 +54,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { port, bind, data } => {
             let addr = SocketAddr::new(bind, port);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, data = %data.display(), "starting PLC directory");
             plc::serve(listener, data).await
         }

@@ -84,11 +84,7 @@ impl Directory {
             None => 0,
         };
         tracing::info!(path = %path.display(), last_seq, "opened PLC directory store");
-        Ok(Directory {
-            db,
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            last_seq: Mutex::new(last_seq),
-        })
+        Ok(Directory { db, stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(), last_seq: Mutex::new(last_seq) })
     }
 
     /// Validates and stores `op` for `did`, timestamped now.
@@ -99,17 +95,10 @@ impl Directory {
     /// [`Self::submit`] with an explicit clock (used to exercise the 72-hour recovery window).
     /// The timestamp is truncated to milliseconds and, if not after the DID's latest entry,
     /// moved to 1 ms after it.
-    pub fn submit_at(
-        &self,
-        did: &str,
-        op: SignedOp,
-        now: DateTime<Utc>,
-    ) -> Result<Accepted, SubmitError> {
+    pub fn submit_at(&self, did: &str, op: SignedOp, now: DateTime<Utc>) -> Result<Accepted, SubmitError> {
         let _guard = self.stripe(did).lock().expect("stripe lock");
         let mut log = self.read_log(did)?.unwrap_or_default();
-        let mut now = now
-            .duration_trunc(TimeDelta::milliseconds(1))
-            .unwrap_or(now);
+        let mut now = now.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(now);
         if let Some(last) = log.last() {
             if now <= last.entry.created_at {
                 now = last.entry.created_at + TimeDelta::milliseconds(1);
@@ -144,26 +133,17 @@ impl Directory {
 
     /// The DID's full audit log (nullified entries included), or `None` if not registered.
     pub fn audit_log(&self, did: &str) -> Result<Option<Vec<LogEntry>>, StoreError> {
-        Ok(self
-            .read_log(did)?
-            .map(|log| log.into_iter().map(|e| e.entry).collect()))
+        Ok(self.read_log(did)?.map(|log| log.into_iter().map(|e| e.entry).collect()))
     }
 
     /// The active (non-nullified) operations, genesis first.
     pub fn active_log(&self, did: &str) -> Result<Option<Vec<SignedOp>>, StoreError> {
-        Ok(self.audit_log(did)?.map(|log| {
-            log.into_iter()
-                .filter(|e| !e.nullified)
-                .map(|e| e.operation)
-                .collect()
-        }))
+        Ok(self.audit_log(did)?.map(|log| log.into_iter().filter(|e| !e.nullified).map(|e| e.operation).collect()))
     }
 
     /// The latest active operation.
     pub fn last_op(&self, did: &str) -> Result<Option<SignedOp>, StoreError> {
-        Ok(self
-            .active_log(did)?
-            .and_then(|ops| ops.into_iter().next_back()))
+        Ok(self.active_log(did)?.and_then(|ops| ops.into_iter().next_back()))
     }
 
     /// Whether `did` is registered, tombstoned, or active (with its state).
@@ -180,9 +160,7 @@ impl Directory {
     /// Up to `count` entries with `seq > after`, in sequence order.
     pub fn export(&self, after: u64, count: usize) -> Result<Vec<ExportEntry>, StoreError> {
         let start = seq_key(after.saturating_add(1));
-        let iter = self
-            .db
-            .iterator(IteratorMode::From(&start, Direction::Forward));
+        let iter = self.db.iterator(IteratorMode::From(&start, Direction::Forward));
         let mut out = Vec::new();
         for item in iter {
             if out.len() >= count {
@@ -193,15 +171,9 @@ impl Directory {
                 break;
             };
             let seq = decode_u64(seq)?;
-            let did = String::from_utf8(did.into_vec())
-                .map_err(|_| StoreError::Corrupt(format!("seq {seq}: DID is not UTF-8")))?;
-            let log = self
-                .read_log(&did)?
-                .ok_or_else(|| StoreError::Corrupt(format!("seq {seq}: no log for {did}")))?;
-            let entry = log
-                .into_iter()
-                .find(|e| e.seq == seq)
-                .ok_or_else(|| StoreError::Corrupt(format!("seq {seq} missing from {did}")))?;
+            let did = String::from_utf8(did.into_vec()).map_err(|_| StoreError::Corrupt(format!("seq {seq}: DID is not UTF-8")))?;
+            let log = self.read_log(&did)?.ok_or_else(|| StoreError::Corrupt(format!("seq {seq}: no log for {did}")))?;
+            let entry = log.into_iter().find(|e| e.seq == seq).ok_or_else(|| StoreError::Corrupt(format!("seq {seq} missing from {did}")))?;
             out.push(entry);
         }
         Ok(out)
@@ -215,9 +187,7 @@ impl Directory {
     fn read_log(&self, did: &str) -> Result<Option<Vec<ExportEntry>>, StoreError> {
         match self.db.get(log_key(did))? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("log of {did}: {e}"))),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt(format!("log of {did}: {e}"))),
         }
     }
 
@@ -237,8 +207,6 @@ fn seq_key(seq: u64) -> Vec<u8> {
 }
 
 fn decode_u64(bytes: &[u8]) -> Result<u64, StoreError> {
-    let arr: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("sequence number is not 8 bytes".into()))?;
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt("sequence number is not 8 bytes".into()))?;
     Ok(u64::from_be_bytes(arr))
 }

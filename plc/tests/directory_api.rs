@@ -71,10 +71,7 @@ async fn higher_rotation_key_recovers_within_72_hours() {
     let mut retry = alice.state.clone();
     retry.set_handle("other.test");
     let same_key = update(&alice.genesis, retry, &alice.rotation);
-    assert!(matches!(
-        t.client.submit(&alice.did, &same_key).await,
-        Err(ClientError::Rejected(_))
-    ));
+    assert!(matches!(t.client.submit(&alice.did, &same_key).await, Err(ClientError::Rejected(_))));
     // The recovery key (index 0) forks from genesis, nullifying the hijack.
     let mut recovered = alice.state.clone();
     recovered.set_handle("alice.recovered.test");
@@ -151,10 +148,7 @@ async fn invalid_operations_are_400_with_a_message() {
         other => panic!("expected rejection, got {other:?}"),
     }
     // Resubmitting an accepted op is refused.
-    assert!(matches!(
-        t.client.submit(&carol.did, &carol.genesis).await,
-        Err(ClientError::Rejected(_))
-    ));
+    assert!(matches!(t.client.submit(&carol.did, &carol.genesis).await, Err(ClientError::Rejected(_))));
     // Malformed JSON and oversized bodies.
     let resp = http.post(&url).body("{\"type\":\"nope\"}").send().await.unwrap();
     assert_eq!(resp.status(), 400);
@@ -187,12 +181,7 @@ async fn health_metrics_and_export() {
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].seq, 2);
 
-    let metrics = reqwest::get(format!("{}/metrics", t.server.url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = reqwest::get(format!("{}/metrics", t.server.url())).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("plc_http_requests_total"), "{metrics}");
     assert!(metrics.contains("plc_operations_total"), "{metrics}");
     t.server.shutdown().await.unwrap();

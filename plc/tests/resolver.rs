@@ -55,10 +55,7 @@ fn web_doc(did: &str, key: &Keypair) -> serde_json::Value {
 }
 
 fn testbed(plc_url: &str) -> ResolverConfig {
-    ResolverConfig {
-        allow_insecure_loopback: true,
-        ..ResolverConfig::with_plc_url(plc_url)
-    }
+    ResolverConfig { allow_insecure_loopback: true, ..ResolverConfig::with_plc_url(plc_url) }
 }
 
 #[tokio::test]
@@ -76,10 +73,7 @@ async fn did_plc_through_the_directory_with_cache_and_invalidate() {
     let new_signing = Keypair::generate(KeyType::P256);
     let mut next = alice.state.clone();
     next.verification_methods.insert("atproto".into(), new_signing.did_key());
-    t.client
-        .submit(&alice.did, &update(&alice.genesis, next, &alice.rotation))
-        .await
-        .unwrap();
+    t.client.submit(&alice.did, &update(&alice.genesis, next, &alice.rotation)).await.unwrap();
     assert_eq!(resolver.signing_key(&alice.did).await.unwrap(), alice.signing.public());
     assert!(resolver.invalidate(&alice.did));
     assert!(!resolver.invalidate(&alice.did));
@@ -90,21 +84,14 @@ async fn did_plc_through_the_directory_with_cache_and_invalidate() {
         other => panic!("expected NotFound, got {other:?}"),
     }
     assert!(matches!(resolver.resolve("not-a-did").await, Err(ResolveError::InvalidDid(_))));
-    assert!(matches!(
-        resolver.resolve("did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme").await,
-        Err(ResolveError::UnsupportedMethod(_))
-    ));
+    assert!(matches!(resolver.resolve("did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme").await, Err(ResolveError::UnsupportedMethod(_))));
     t.server.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn did_web_on_loopback_needs_the_testbed_switch() {
     let key = Keypair::generate(KeyType::K256);
-    let srv = well_known(
-        |addr| web_doc(&format!("did:web:localhost%3A{}", addr.port()), &key),
-        "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
-    )
-    .await;
+    let srv = well_known(|addr| web_doc(&format!("did:web:localhost%3A{}", addr.port()), &key), "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa").await;
     let did = format!("did:web:localhost%3A{}", srv.addr.port());
 
     let strict = Resolver::new(ResolverConfig::default()).unwrap();
@@ -131,11 +118,7 @@ async fn did_web_on_loopback_needs_the_testbed_switch() {
 
 #[tokio::test]
 async fn oversized_documents_are_refused() {
-    let srv = well_known(
-        |_| serde_json::json!({ "id": "x", "padding": "a".repeat(100_000) }),
-        "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
-    )
-    .await;
+    let srv = well_known(|_| serde_json::json!({ "id": "x", "padding": "a".repeat(100_000) }), "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa").await;
     let resolver = Resolver::new(testbed("http://127.0.0.1:9")).unwrap();
     let did = format!("did:web:localhost%3A{}", srv.addr.port());
     assert!(matches!(resolver.resolve(&did).await, Err(ResolveError::TooLarge(_))));
@@ -145,36 +128,19 @@ async fn oversized_documents_are_refused() {
 async fn handles_resolve_through_the_well_known() {
     let target = "did:plc:abcdefghijklmnopqrstuvwx";
     let srv = well_known(|_| serde_json::json!({}), target).await;
-    let strict = Resolver::new(ResolverConfig {
-        host_overrides: HashMap::from([("alice.example.com".to_string(), srv.addr)]),
-        ..ResolverConfig::default()
-    })
-    .unwrap();
-    assert!(matches!(
-        strict.resolve_handle("alice.example.com").await,
-        Err(ResolveError::Forbidden(_))
-    ));
+    let strict =
+        Resolver::new(ResolverConfig { host_overrides: HashMap::from([("alice.example.com".to_string(), srv.addr)]), ..ResolverConfig::default() }).unwrap();
+    assert!(matches!(strict.resolve_handle("alice.example.com").await, Err(ResolveError::Forbidden(_))));
 
-    let resolver = Resolver::new(ResolverConfig {
-        host_overrides: HashMap::from([("alice.example.com".to_string(), srv.addr)]),
-        ..testbed("http://127.0.0.1:9")
-    })
-    .unwrap();
+    let resolver =
+        Resolver::new(ResolverConfig { host_overrides: HashMap::from([("alice.example.com".to_string(), srv.addr)]), ..testbed("http://127.0.0.1:9") })
+            .unwrap();
     let did = resolver.resolve_handle("Alice.Example.com").await.unwrap();
     assert_eq!(did.as_str(), target);
     resolver.resolve_handle("alice.example.com").await.unwrap();
     assert_eq!(srv.hits.load(Ordering::SeqCst), 1, "cached");
     assert!(resolver.invalidate_handle("alice.example.com"));
-    assert!(matches!(
-        resolver.resolve_handle("not a handle").await,
-        Err(ResolveError::InvalidHandle(_))
-    ));
+    assert!(matches!(resolver.resolve_handle("not a handle").await, Err(ResolveError::InvalidHandle(_))));
     // localhost handles are refused without the switch.
-    assert!(matches!(
-        Resolver::new(ResolverConfig::default())
-            .unwrap()
-            .resolve_handle("alice.localhost")
-            .await,
-        Err(ResolveError::Forbidden(_))
-    ));
+    assert!(matches!(Resolver::new(ResolverConfig::default()).unwrap().resolve_handle("alice.localhost").await, Err(ResolveError::Forbidden(_))));
 }

@@ -92,12 +92,7 @@ impl Resolver {
         metrics::counter!("relay_did_resolutions_total").increment(1);
         let doc = self.inner.refresh(did).await?;
         let key = doc.signing_key().map_err(|e| ResolveError::Document(e.to_string()))?;
-        let id = Arc::new(Identity {
-            did: did.into(),
-            key,
-            pds: doc.pds_endpoint().map(str::to_string),
-            handle: doc.handle().map(str::to_string),
-        });
+        let id = Arc::new(Identity { did: did.into(), key, pds: doc.pds_endpoint().map(str::to_string), handle: doc.handle().map(str::to_string) });
         let mut cache = self.cache.lock().unwrap();
         if cache.len() >= MAX_CACHE {
             cache.clear();

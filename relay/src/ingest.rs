@@ -83,8 +83,20 @@ impl DropReason {
 
     /// Every label [`DropReason::label`] gives (the metric's complete set of reasons).
     pub const LABELS: &'static [&'static str] = &[
-        "malformed", "unknown_type", "seq_backwards", "resolve_failed", "did_not_found", "did_tombstoned", "did_doc_invalid",
-        "wrong_host", "account_banned", "account_throttled", "account_inactive", "bad_rev", "rev_not_newer", "rev_in_future",
+        "malformed",
+        "unknown_type",
+        "seq_backwards",
+        "resolve_failed",
+        "did_not_found",
+        "did_tombstoned",
+        "did_doc_invalid",
+        "wrong_host",
+        "account_banned",
+        "account_throttled",
+        "account_inactive",
+        "bad_rev",
+        "rev_not_newer",
+        "rev_in_future",
         "verify_failed",
     ];
 }
@@ -172,9 +184,7 @@ impl Relay {
         metrics::counter!("relay_events_in_total", "host" => host.hostname.clone()).increment(1);
         let result = self.ingest_inner(host, bytes, pre).await;
         match &result {
-            Ok(Ingested::Accepted(_)) => {
-                metrics::counter!("relay_events_accepted_total", "host" => host.hostname.clone()).increment(1)
-            }
+            Ok(Ingested::Accepted(_)) => metrics::counter!("relay_events_accepted_total", "host" => host.hostname.clone()).increment(1),
             Err(IngestError::Dropped(reason)) => {
                 tracing::debug!(host = %host.hostname, %reason, "event dropped");
                 metrics::counter!("relay_events_dropped_total", "reason" => reason.label()).increment(1)
@@ -253,11 +263,7 @@ impl Relay {
         let identity = match identity {
             Ok(id) => Some(id),
             // A deleted account's DID may no longer resolve; its host still reports it.
-            Err(ResolveError::NotFound(_))
-                if kind == EventKind::Account && existing.as_ref().is_some_and(|a| a.host == host.hostname) =>
-            {
-                None
-            }
+            Err(ResolveError::NotFound(_)) if kind == EventKind::Account && existing.as_ref().is_some_and(|a| a.host == host.hostname) => None,
             Err(e) => return Err(e.into()),
         };
         if let Some(id) = &identity {

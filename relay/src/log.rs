@@ -86,14 +86,7 @@ impl EventLog {
     }
 
     /// Sequences and persists one accepted event with the state it changes. Returns its seq.
-    pub fn append(
-        &self,
-        kind: EventKind,
-        did: &str,
-        frame: &[u8],
-        account: Option<&AccountState>,
-        host: Option<&HostState>,
-    ) -> Result<u64, LogError> {
+    pub fn append(&self, kind: EventKind, did: &str, frame: &[u8], account: Option<&AccountState>, host: Option<&HostState>) -> Result<u64, LogError> {
         let mut head = self.head.lock().unwrap();
         let seq = head.seq + 1;
         let time_us = now_us().max(head.time_us + 1);

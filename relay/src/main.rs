@@ -72,9 +72,7 @@ struct Serve {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
     let Command::Serve(args) = Cli::parse().command;
     let mut host_aliases = Vec::new();
     for a in &args.host_aliases {

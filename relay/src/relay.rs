@@ -196,9 +196,7 @@ impl Relay {
     /// Tracks a host and starts its subscription unless it is banned or already running.
     fn register_host(self: &Arc<Self>, state: HostState) {
         let mut hosts = self.hosts.lock().unwrap();
-        let handle = hosts
-            .entry(state.hostname.clone())
-            .or_insert_with(|| HostHandle { state: Arc::new(Mutex::new(state.clone())), task: None });
+        let handle = hosts.entry(state.hostname.clone()).or_insert_with(|| HostHandle { state: Arc::new(Mutex::new(state.clone())), task: None });
         let running = handle.task.as_ref().is_some_and(|t| !t.is_finished());
         if running || handle.state.lock().unwrap().status == HostStatus::Banned {
             return;

@@ -175,15 +175,7 @@ pub struct HostState {
 
 impl HostState {
     pub fn new(hostname: &str, ssl: bool) -> Self {
-        HostState {
-            hostname: hostname.into(),
-            ssl,
-            cursor: 0,
-            status: HostStatus::Active,
-            account_count: 0,
-            rate_limit: None,
-            account_limit: None,
-        }
+        HostState { hostname: hostname.into(), ssl, cursor: 0, status: HostStatus::Active, account_count: 0, rate_limit: None, account_limit: None }
     }
 }
 

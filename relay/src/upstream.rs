@@ -66,9 +66,8 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
         if cursor > 0 {
             url.push_str(&format!("?cursor={cursor}"));
         }
-        let config = tokio_tungstenite_axum::tungstenite::protocol::WebSocketConfig::default()
-            .max_message_size(Some(MAX_FRAME))
-            .max_frame_size(Some(MAX_FRAME));
+        let config =
+            tokio_tungstenite_axum::tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(MAX_FRAME)).max_frame_size(Some(MAX_FRAME));
         match connect(&url, &ctx.hostname, ssl, config, relay.config.testbed).await {
             Ok((mut ws, _)) => {
                 tracing::info!(host = %ctx.hostname, cursor, "connected upstream");

@@ -72,10 +72,8 @@ async fn sustained_verified_events_per_second() {
     }
     let start = Instant::now();
     relay.relay.add_host(&host.hostname(), false).unwrap();
-    let tasks: Vec<_> = consumers
-        .into_iter()
-        .map(|mut ws| tokio::spawn(async move { read_frames(&mut ws, events, Duration::from_secs(30)).await.len() }))
-        .collect();
+    let tasks: Vec<_> =
+        consumers.into_iter().map(|mut ws| tokio::spawn(async move { read_frames(&mut ws, events, Duration::from_secs(30)).await.len() })).collect();
     for t in tasks {
         assert_eq!(t.await.unwrap(), events);
     }

@@ -60,11 +60,8 @@ async fn corpus_is_accepted_and_forwarded_unchanged() {
     assert_eq!(metric(relay.addr, "relay_events_accepted_total", "").await, 150.0);
 
     // Jetstream output against production Jetstream v1.
-    let expected: Vec<Value> = std::fs::read_to_string(corpus_path("expected_v1.jsonl").unwrap())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let expected: Vec<Value> =
+        std::fs::read_to_string(corpus_path("expected_v1.jsonl").unwrap()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(expected.len(), 152);
     let mut js = connect(&format!("ws://{}/subscribe?cursor=0", relay.addr)).await;
     let lines = read_frames(&mut js, 152, Duration::from_secs(10)).await;
@@ -86,7 +83,8 @@ async fn corpus_is_accepted_and_forwarded_unchanged() {
     let c = c.unwrap();
     let status: Value = reqwest::get(format!("http://{}/xrpc/com.atproto.sync.getRepoStatus?did={}", relay.addr, c.repo)).await.unwrap().json().await.unwrap();
     assert_eq!(status["active"], true);
-    let hs: Value = reqwest::get(format!("http://{}/xrpc/com.atproto.sync.getHostStatus?hostname={}", relay.addr, host.hostname())).await.unwrap().json().await.unwrap();
+    let hs: Value =
+        reqwest::get(format!("http://{}/xrpc/com.atproto.sync.getHostStatus?hostname={}", relay.addr, host.hostname())).await.unwrap().json().await.unwrap();
     assert_eq!(hs["seq"], 31527015471i64);
     assert_eq!(hs["status"], "active");
 }

@@ -88,7 +88,8 @@ async fn faults_are_dropped_and_counted_valid_events_pass() {
     assert_eq!(cursors, vec![None, Some(12), Some(13)], "reconnects resume from the last seq");
 
     // The relay's view of the accounts.
-    let st: serde_json::Value = reqwest::get(format!("http://{}/xrpc/com.atproto.sync.getLatestCommit?did={}", relay.addr, a.did)).await.unwrap().json().await.unwrap();
+    let st: serde_json::Value =
+        reqwest::get(format!("http://{}/xrpc/com.atproto.sync.getLatestCommit?did={}", relay.addr, a.did)).await.unwrap().json().await.unwrap();
     assert_eq!(st["cid"], a.repo.commit_cid.to_string());
     let resp = reqwest::get(format!("http://{}/xrpc/com.atproto.sync.getRepoStatus?did={}", relay.addr, c.did)).await.unwrap();
     assert_eq!(resp.status(), 400, "carol was never admitted");

@@ -49,12 +49,7 @@ async fn a_post_on_our_pds_reaches_the_relay_firehose_verified() {
     // The PDS's start-up requestCrawl registers it with the relay.
     let mut registered = false;
     for _ in 0..100 {
-        let hosts: Value = reqwest::get(format!("{relay_url}/xrpc/com.atproto.sync.listHosts"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let hosts: Value = reqwest::get(format!("{relay_url}/xrpc/com.atproto.sync.listHosts")).await.unwrap().json().await.unwrap();
         if hosts["hosts"].as_array().unwrap().iter().any(|h| h["hostname"] == pds_host.as_str()) {
             registered = true;
             break;
@@ -63,13 +58,8 @@ async fn a_post_on_our_pds_reaches_the_relay_firehose_verified() {
     }
     assert!(registered, "the relay never listed {pds_host}");
 
-    let account = xrpc(
-        &pds_url,
-        "com.atproto.server.createAccount",
-        None,
-        json!({"handle": "alice.test", "email": "alice@example.com", "password": "alice-pw"}),
-    )
-    .await;
+    let account =
+        xrpc(&pds_url, "com.atproto.server.createAccount", None, json!({"handle": "alice.test", "email": "alice@example.com", "password": "alice-pw"})).await;
     let did = account["did"].as_str().unwrap().to_string();
     let token = account["accessJwt"].as_str().unwrap().to_string();
     let post = xrpc(
@@ -83,8 +73,7 @@ async fn a_post_on_our_pds_reaches_the_relay_firehose_verified() {
     let path = post["uri"].as_str().unwrap().split_once(&format!("{did}/")).unwrap().1.to_string();
 
     // The commit arrives on the relay's firehose and verifies with the published key.
-    let doc: atproto::did_doc::DidDocument =
-        reqwest::get(format!("{plc_url}/{did}")).await.unwrap().json().await.unwrap();
+    let doc: atproto::did_doc::DidDocument = reqwest::get(format!("{plc_url}/{did}")).await.unwrap().json().await.unwrap();
     let key = doc.signing_key().unwrap();
     let mut ws = common::connect(&format!("ws://{}/xrpc/com.atproto.sync.subscribeRepos?cursor=0", relay.addr)).await;
     let mut found = None;
@@ -105,11 +94,6 @@ async fn a_post_on_our_pds_reaches_the_relay_firehose_verified() {
     }
     let commit = found.expect("the post's #commit reached the relay firehose");
     assert_eq!(commit.commit.to_string(), post["commit"]["cid"].as_str().unwrap());
-    let latest: Value = reqwest::get(format!("{relay_url}/xrpc/com.atproto.sync.getLatestCommit?did={did}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let latest: Value = reqwest::get(format!("{relay_url}/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await.unwrap().json().await.unwrap();
     assert_eq!(latest["rev"], post["commit"]["rev"]);
 }

@@ -90,10 +90,7 @@ fn meminfo_kb(field: &str) -> Option<u64> {
 pub fn rss_bytes() -> (Option<u64>, Option<u64>) {
     let Ok(text) = std::fs::read_to_string("/proc/self/status") else { return (None, None) };
     let field = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l[name.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
+        text.lines().find(|l| l.starts_with(name)).and_then(|l| l[name.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok()).map(|kb| kb * 1024)
     };
     (field("VmHWM:"), field("VmRSS:"))
 }

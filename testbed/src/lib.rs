@@ -41,10 +41,7 @@ pub enum TestbedError {
 /// A free TCP port on 127.0.0.1 (bound, read, released: another process could take it before
 /// the caller binds it, which on a test machine does not happen in practice).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding an ephemeral port on 127.0.0.1")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("binding an ephemeral port on 127.0.0.1")
 }
 
 /// For tests: the workspace binary `name` beside `own_binary` (a test's

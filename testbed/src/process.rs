@@ -110,7 +110,9 @@ impl Process {
                 Ok(status)
             }
             Ok(Err(source)) => Err(TestbedError::Io { what: format!("waiting for {}", self.name), source }),
-            Err(_) => Err(TestbedError::Setup(format!("{} still running after {timeout:?}; last lines of {}:\n{}", self.name, self.log.display(), self.log_tail(20)))),
+            Err(_) => {
+                Err(TestbedError::Setup(format!("{} still running after {timeout:?}; last lines of {}:\n{}", self.name, self.log.display(), self.log_tail(20))))
+            }
         }
     }
 

@@ -117,11 +117,7 @@ fn skip_item(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<(), CborErro
     match major {
         0 | 1 => Ok(()),
         2 | 3 => {
-            let end = usize::try_from(arg)
-                .ok()
-                .and_then(|n| pos.checked_add(n))
-                .filter(|e| *e <= bytes.len())
-                .ok_or_else(truncated)?;
+            let end = usize::try_from(arg).ok().and_then(|n| pos.checked_add(n)).filter(|e| *e <= bytes.len()).ok_or_else(truncated)?;
             *pos = end;
             Ok(())
         }
@@ -172,10 +168,7 @@ mod tests {
         // trailing bytes
         assert!(decode_value(&[0x01, 0x02]).is_err());
         // negative beyond i64
-        assert_eq!(
-            decode_value(&[0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
-            Err(CborError::IntegerRange)
-        );
+        assert_eq!(decode_value(&[0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), Err(CborError::IntegerRange));
         // a tag other than 42
         assert!(decode_value(&[0xc1, 0x01]).is_err());
         assert_eq!(decode_value(&[0x01]), Ok(Ipld::Integer(1)));

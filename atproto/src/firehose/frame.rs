@@ -176,7 +176,10 @@ pub enum SubscribeReposFrame {
     Info(InfoEvent),
     Error(ErrorFrame),
     /// A message type this version does not know; `body` is its DAG-CBOR.
-    Unknown { t: String, body: Vec<u8> },
+    Unknown {
+        t: String,
+        body: Vec<u8>,
+    },
 }
 
 fn body<'a, T: Deserialize<'a>>(t: &str, bytes: &'a [u8]) -> Result<T, FrameError> {

@@ -56,13 +56,7 @@ pub fn verify_sync(event: &SyncEvent, key: &PublicKey) -> Result<Commit, VerifyE
 
 /// Reads a CAR slice, finds its root commit (which must be `expected_root` if given), checks
 /// that it is for `did` at `rev`, and verifies its signature.
-fn signed_commit(
-    car_bytes: &[u8],
-    expected_root: Option<Cid>,
-    did: &str,
-    rev: &str,
-    key: &PublicKey,
-) -> Result<(Commit, MemoryBlockStore), VerifyError> {
+fn signed_commit(car_bytes: &[u8], expected_root: Option<Cid>, did: &str, rev: &str, key: &PublicKey) -> Result<(Commit, MemoryBlockStore), VerifyError> {
     let car = crate::car::read(car_bytes, CarLimits::firehose())?;
     let root = car.root()?;
     if let Some(commit) = expected_root.filter(|c| *c != root) {

@@ -11,15 +11,12 @@
 use std::sync::LazyLock;
 
 // generic-array 0.14, deprecated upstream, is what the RustCrypto 0.13 curve crates speak.
+use ecdsa::elliptic_curve::consts::U32;
 #[allow(deprecated)]
 use ecdsa::elliptic_curve::generic_array::ArrayLength;
 use ecdsa::elliptic_curve::ops::{BatchInvert, MulByGenerator, Reduce};
 use ecdsa::elliptic_curve::point::AffineCoordinates;
-use ecdsa::elliptic_curve::consts::U32;
-use ecdsa::elliptic_curve::{
-    AffinePoint, BatchNormalize, CurveArithmetic, FieldBytes, FieldBytesEncoding, PrimeCurve, PrimeField,
-    ProjectivePoint, Scalar,
-};
+use ecdsa::elliptic_curve::{AffinePoint, BatchNormalize, CurveArithmetic, FieldBytes, FieldBytesEncoding, PrimeCurve, PrimeField, ProjectivePoint, Scalar};
 use ecdsa::{Signature, SignatureSize, SigningKey};
 
 use super::generator_table::GeneratorTable;
@@ -121,8 +118,7 @@ where
         .collect();
     let points: Vec<ProjectivePoint<C>> = nonces.iter().map(mul_generator).collect();
     let points = to_affine(&points);
-    let inverses = Option::<Vec<Scalar<C>>>::from(Scalar::<C>::batch_invert(nonces.as_slice()))
-        .expect("RFC 6979 nonces are non-zero");
+    let inverses = Option::<Vec<Scalar<C>>>::from(Scalar::<C>::batch_invert(nonces.as_slice())).expect("RFC 6979 nonces are non-zero");
     items
         .iter()
         .zip(digests.iter().zip(points.iter().zip(&inverses)))

@@ -166,9 +166,7 @@ impl PublicKey {
 }
 
 fn decode_base58btc(mb: &str) -> Result<Vec<u8>, KeyError> {
-    let b58 = mb
-        .strip_prefix('z')
-        .ok_or_else(|| KeyError::Multibase(format!("expected base58btc ('z') prefix in {mb:?}")))?;
+    let b58 = mb.strip_prefix('z').ok_or_else(|| KeyError::Multibase(format!("expected base58btc ('z') prefix in {mb:?}")))?;
     bs58::decode(b58).into_vec().map_err(|e| KeyError::Multibase(e.to_string()))
 }
 
@@ -215,8 +213,7 @@ impl Keypair {
         if hex.len() != 64 || !hex.is_ascii() {
             return Err(KeyError::InvalidPrivateKey);
         }
-        let bytes: Result<Vec<u8>, _> =
-            (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)).collect();
+        let bytes: Result<Vec<u8>, _> = (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)).collect();
         Self::from_bytes(kind, &bytes.map_err(|_| KeyError::InvalidPrivateKey)?)
     }
 

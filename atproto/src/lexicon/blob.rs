@@ -29,18 +29,12 @@ pub fn parse_blob(v: &Value) -> Result<BlobRef<'_>, &'static str> {
         Some(Value::String(t)) if t == "blob" => {
             let cid = data::link(m.get("ref").ok_or("blob is missing ref")?).map_err(|_| "blob ref must be a $link")?;
             let mime_type = m.get("mimeType").and_then(Value::as_str).ok_or("blob mimeType must be a string")?;
-            let size = m
-                .get("size")
-                .and_then(data::integer)
-                .and_then(|s| u64::try_from(s).ok())
-                .ok_or("blob size must be a non-negative integer")?;
+            let size = m.get("size").and_then(data::integer).and_then(|s| u64::try_from(s).ok()).ok_or("blob size must be a non-negative integer")?;
             Ok(BlobRef { cid, mime_type, size: Some(size) })
         }
         Some(_) => Err(NOT_A_BLOB),
         None => {
-            let (Some(Value::String(cid)), Some(Value::String(mime_type)), 2) =
-                (m.get("cid"), m.get("mimeType"), m.len())
-            else {
+            let (Some(Value::String(cid)), Some(Value::String(mime_type)), 2) = (m.get("cid"), m.get("mimeType"), m.len()) else {
                 return Err(NOT_A_BLOB);
             };
             let cid = crate::cid::parse(cid).map_err(|_| "legacy blob cid is not a valid CID")?;

@@ -178,12 +178,7 @@ impl Lexicons {
     /// [`Lexicons::validate_record_if_known`]; `Some(true)` is [`Lexicons::validate_record`]
     /// (so an unknown schema is an error); `Some(false)` validates nothing and returns `None`
     /// (no `validationStatus`).
-    pub fn validate_for_write(
-        &self,
-        collection: &str,
-        record: &Value,
-        validate: Option<bool>,
-    ) -> Result<Option<ValidationStatus>, LexiconError> {
+    pub fn validate_for_write(&self, collection: &str, record: &Value, validate: Option<bool>) -> Result<Option<ValidationStatus>, LexiconError> {
         match validate {
             Some(false) => Ok(None),
             Some(true) => self.validate_record(collection, record).map(|()| Some(ValidationStatus::Valid)),
@@ -209,11 +204,7 @@ impl Lexicons {
     /// record-key syntax, [`crate::syntax::RecordKey`], applies).
     pub fn validate_record_key(&self, collection: &str, rkey: &str) -> Result<(), LexiconError> {
         let def = self.record_def(collection)?;
-        def.key.check(rkey).map_err(|reason| LexiconError::InvalidRecordKey {
-            collection: collection.to_owned(),
-            rkey: rkey.to_owned(),
-            reason,
-        })
+        def.key.check(rkey).map_err(|reason| LexiconError::InvalidRecordKey { collection: collection.to_owned(), rkey: rkey.to_owned(), reason })
     }
 }
 

@@ -14,12 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::Cid;
 
-const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true),
-);
+const BASE64_LENIENT: GeneralPurpose =
+    GeneralPurpose::new(&STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent).with_decode_allow_trailing_bits(true));
 
 /// The value as a 64-bit integer, if it is one (an integral float within range counts).
 pub(crate) fn integer(v: &Value) -> Option<i64> {

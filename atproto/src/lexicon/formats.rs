@@ -4,10 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::syntax::{
-    is_valid_cid_string, is_valid_uri, AtIdentifier, AtUri, Datetime, Did, Handle, Language, Nsid, RecordKey,
-    SyntaxError, Tid,
-};
+use crate::syntax::{is_valid_cid_string, is_valid_uri, AtIdentifier, AtUri, Datetime, Did, Handle, Language, Nsid, RecordKey, SyntaxError, Tid};
 
 /// A string format a schema can require.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -62,8 +62,8 @@ pub use parse::parse_doc;
 pub use record_key::RecordKeyType;
 pub use reference::DefRef;
 pub use schema::{
-    ArraySchema, BlobSchema, Body, BooleanSchema, BytesSchema, Def, Field, IntegerSchema, LexiconDoc, ObjectSchema,
-    Permission, PermissionSetDef, RecordDef, StringSchema, SubscriptionDef, UnionSchema, XrpcDef,
+    ArraySchema, BlobSchema, Body, BooleanSchema, BytesSchema, Def, Field, IntegerSchema, LexiconDoc, ObjectSchema, Permission, PermissionSetDef, RecordDef,
+    StringSchema, SubscriptionDef, UnionSchema, XrpcDef,
 };
 pub use text::{grapheme_len, utf8_len};
 pub use validate::RECORD_PATH;

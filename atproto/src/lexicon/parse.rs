@@ -20,8 +20,8 @@ use super::formats::StringFormat;
 use super::record_key::RecordKeyType;
 use super::reference::{is_def_name, DefRef, MAIN};
 use super::schema::{
-    ArraySchema, BlobSchema, Body, BooleanSchema, BytesSchema, Def, Field, IntegerSchema, LexiconDoc, ObjectSchema,
-    Permission, PermissionSetDef, RecordDef, StringSchema, SubscriptionDef, UnionSchema, XrpcDef,
+    ArraySchema, BlobSchema, Body, BooleanSchema, BytesSchema, Def, Field, IntegerSchema, LexiconDoc, ObjectSchema, Permission, PermissionSetDef, RecordDef,
+    StringSchema, SubscriptionDef, UnionSchema, XrpcDef,
 };
 use crate::syntax::Nsid;
 
@@ -107,21 +107,9 @@ impl Place {
             Place::Def => {
                 matches!(ty, "boolean" | "integer" | "string" | "bytes" | "cid-link" | "blob" | "array" | "object")
             }
-            Place::Data => matches!(
-                ty,
-                "null"
-                    | "boolean"
-                    | "integer"
-                    | "string"
-                    | "bytes"
-                    | "cid-link"
-                    | "blob"
-                    | "array"
-                    | "object"
-                    | "ref"
-                    | "union"
-                    | "unknown"
-            ),
+            Place::Data => {
+                matches!(ty, "null" | "boolean" | "integer" | "string" | "bytes" | "cid-link" | "blob" | "array" | "object" | "ref" | "union" | "unknown")
+            }
             Place::Param => matches!(ty, "boolean" | "integer" | "string" | "unknown" | "array"),
             Place::ParamItem => matches!(ty, "boolean" | "integer" | "string" | "unknown"),
             Place::Body => matches!(ty, "object" | "ref" | "union"),
@@ -184,12 +172,7 @@ impl Parser<'_> {
 
     fn xrpc(&self, m: &Map<String, Value>, path: &str, has_input: bool) -> R<XrpcDef> {
         let input = if has_input { self.opt_body(m, "input", path)? } else { None };
-        Ok(XrpcDef {
-            parameters: self.opt_params(m, path)?,
-            input,
-            output: self.opt_body(m, "output", path)?,
-            errors: errors(m, path)?,
-        })
+        Ok(XrpcDef { parameters: self.opt_params(m, path)?, input, output: self.opt_body(m, "output", path)?, errors: errors(m, path)? })
     }
 
     fn subscription(&self, m: &Map<String, Value>, path: &str) -> R<SubscriptionDef> {
@@ -221,8 +204,7 @@ impl Parser<'_> {
         let Some(v) = m.get(key) else { return Ok(None) };
         let bpath = child(path, key);
         let bm = object(v, &bpath)?;
-        let encoding = opt_string(bm, "encoding", &bpath)?
-            .ok_or_else(|| Fail { path: bpath.clone(), message: "missing \"encoding\"".into() })?;
+        let encoding = opt_string(bm, "encoding", &bpath)?.ok_or_else(|| Fail { path: bpath.clone(), message: "missing \"encoding\"".into() })?;
         let schema = match bm.get("schema") {
             None => None,
             Some(s) => Some(self.field(s, &child(&bpath, "schema"), Place::Body, 0)?),
@@ -240,19 +222,12 @@ impl Parser<'_> {
         let ty = type_of(m, path)?;
         if !place.allows(ty) {
             let known = Place::Data.allows(ty) || PRIMARY.contains(&ty) || matches!(ty, "token" | "params");
-            return if known {
-                fail(path, format!("type {ty:?} is not allowed as {}", place.describe()))
-            } else {
-                fail(path, format!("unknown type {ty:?}"))
-            };
+            return if known { fail(path, format!("type {ty:?} is not allowed as {}", place.describe())) } else { fail(path, format!("unknown type {ty:?}")) };
         }
         opt_string(m, "description", path)?;
         Ok(match ty {
             "null" => Field::Null,
-            "boolean" => Field::Boolean(BooleanSchema {
-                default: opt_bool(m, "default", path)?,
-                const_value: opt_bool(m, "const", path)?,
-            }),
+            "boolean" => Field::Boolean(BooleanSchema { default: opt_bool(m, "default", path)?, const_value: opt_bool(m, "const", path)? }),
             "integer" => Field::Integer(IntegerSchema {
                 default: opt_int(m, "default", path)?,
                 minimum: opt_int(m, "minimum", path)?,
@@ -261,10 +236,7 @@ impl Parser<'_> {
                 const_value: opt_int(m, "const", path)?,
             }),
             "string" => Field::String(string(m, path)?),
-            "bytes" => Field::Bytes(BytesSchema {
-                min_length: opt_uint(m, "minLength", path)?,
-                max_length: opt_uint(m, "maxLength", path)?,
-            }),
+            "bytes" => Field::Bytes(BytesSchema { min_length: opt_uint(m, "minLength", path)?, max_length: opt_uint(m, "maxLength", path)? }),
             "cid-link" => Field::CidLink,
             "blob" => Field::Blob(BlobSchema {
                 accept: opt_list(m, "accept", path, |v| v.as_str().map(str::to_owned).ok_or("a string"))?,
@@ -272,8 +244,7 @@ impl Parser<'_> {
             }),
             "array" => {
                 let ipath = child(path, "items");
-                let items =
-                    m.get("items").ok_or_else(|| Fail { path: path.into(), message: "missing \"items\"".into() })?;
+                let items = m.get("items").ok_or_else(|| Fail { path: path.into(), message: "missing \"items\"".into() })?;
                 let item_place = if matches!(place, Place::Param) { Place::ParamItem } else { Place::Data };
                 Field::Array(Box::new(ArraySchema {
                     items: self.field(items, &ipath, item_place, depth + 1)?,
@@ -283,13 +254,11 @@ impl Parser<'_> {
             }
             "object" => Field::Object(self.object(m, path, depth)?),
             "ref" => {
-                let r = opt_string(m, "ref", path)?
-                    .ok_or_else(|| Fail { path: path.into(), message: "missing \"ref\"".into() })?;
+                let r = opt_string(m, "ref", path)?.ok_or_else(|| Fail { path: path.into(), message: "missing \"ref\"".into() })?;
                 Field::Ref(self.reference(&r, &child(path, "ref"))?)
             }
             "union" => {
-                let refs =
-                    m.get("refs").ok_or_else(|| Fail { path: path.into(), message: "missing \"refs\"".into() })?;
+                let refs = m.get("refs").ok_or_else(|| Fail { path: path.into(), message: "missing \"refs\"".into() })?;
                 let rpath = child(path, "refs");
                 let Some(list) = refs.as_array() else { return fail(&rpath, "must be an array of strings") };
                 let mut out = Vec::with_capacity(list.len());
@@ -306,28 +275,22 @@ impl Parser<'_> {
 
     fn object(&self, m: &Map<String, Value>, path: &str, depth: usize) -> R<ObjectSchema> {
         let mut o = self.properties(m, path, Place::Data, depth)?;
-        o.nullable =
-            opt_list(m, "nullable", path, |v| v.as_str().map(str::to_owned).ok_or("a string"))?.unwrap_or_default();
+        o.nullable = opt_list(m, "nullable", path, |v| v.as_str().map(str::to_owned).ok_or("a string"))?.unwrap_or_default();
         Ok(o)
     }
 
     /// The `properties` and `required` of an object or params schema.
     fn properties(&self, m: &Map<String, Value>, path: &str, place: Place, depth: usize) -> R<ObjectSchema> {
         let ppath = child(path, "properties");
-        let props =
-            m.get("properties").ok_or_else(|| Fail { path: path.into(), message: "missing \"properties\"".into() })?;
+        let props = m.get("properties").ok_or_else(|| Fail { path: path.into(), message: "missing \"properties\"".into() })?;
         let props = object(props, &ppath)?;
         let mut properties = BTreeMap::new();
         for (k, v) in props {
             properties.insert(k.clone(), self.field(v, &child(&ppath, k), place, depth + 1)?);
         }
-        let required =
-            opt_list(m, "required", path, |v| v.as_str().map(str::to_owned).ok_or("a string"))?.unwrap_or_default();
+        let required = opt_list(m, "required", path, |v| v.as_str().map(str::to_owned).ok_or("a string"))?.unwrap_or_default();
         if let Some(missing) = required.iter().find(|r| !properties.contains_key(*r)) {
-            return fail(
-                &child(path, "required"),
-                format!("required property {missing:?} is not among the properties"),
-            );
+            return fail(&child(path, "required"), format!("required property {missing:?} is not among the properties"));
         }
         Ok(ObjectSchema { required, nullable: Vec::new(), properties })
     }
@@ -340,10 +303,7 @@ impl Parser<'_> {
 fn string(m: &Map<String, Value>, path: &str) -> R<StringSchema> {
     let format = match opt_string(m, "format", path)? {
         None => None,
-        Some(f) => Some(
-            StringFormat::from_name(&f)
-                .ok_or_else(|| Fail { path: child(path, "format"), message: format!("unknown string format {f:?}") })?,
-        ),
+        Some(f) => Some(StringFormat::from_name(&f).ok_or_else(|| Fail { path: child(path, "format"), message: format!("unknown string format {f:?}") })?),
     };
     let strings = |key| opt_list(m, key, path, |v| v.as_str().map(str::to_owned).ok_or("a string"));
     Ok(StringSchema {
@@ -372,8 +332,7 @@ fn permission_set(m: &Map<String, Value>, path: &str) -> R<PermissionSetDef> {
         if type_of(pm, &ipath)? != "permission" {
             return fail(&ipath, "must be of type permission");
         }
-        let resource = opt_string(pm, "resource", &ipath)?
-            .ok_or_else(|| Fail { path: ipath, message: "missing \"resource\"".into() })?;
+        let resource = opt_string(pm, "resource", &ipath)?.ok_or_else(|| Fail { path: ipath, message: "missing \"resource\"".into() })?;
         let mut fields = pm.clone();
         fields.remove("type");
         fields.remove("resource");
@@ -390,9 +349,7 @@ fn errors(m: &Map<String, Value>, path: &str) -> R<Vec<String>> {
     for (i, e) in list.iter().enumerate() {
         let ipath = child(&epath, &i.to_string());
         let em = object(e, &ipath)?;
-        out.push(
-            opt_string(em, "name", &ipath)?.ok_or_else(|| Fail { path: ipath, message: "missing \"name\"".into() })?,
-        );
+        out.push(opt_string(em, "name", &ipath)?.ok_or_else(|| Fail { path: ipath, message: "missing \"name\"".into() })?);
     }
     Ok(out)
 }
@@ -434,9 +391,7 @@ fn as_int(v: &Value) -> Option<i64> {
 fn opt_int(m: &Map<String, Value>, key: &str, path: &str) -> R<Option<i64>> {
     match m.get(key) {
         None => Ok(None),
-        Some(v) => {
-            as_int(v).map(Some).ok_or_else(|| Fail { path: child(path, key), message: "must be an integer".into() })
-        }
+        Some(v) => as_int(v).map(Some).ok_or_else(|| Fail { path: child(path, key), message: "must be an integer".into() }),
     }
 }
 
@@ -450,20 +405,13 @@ fn opt_uint(m: &Map<String, Value>, key: &str, path: &str) -> R<Option<u64>> {
     }
 }
 
-fn opt_list<T>(
-    m: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    item: impl Fn(&Value) -> Result<T, &'static str>,
-) -> R<Option<Vec<T>>> {
+fn opt_list<T>(m: &Map<String, Value>, key: &str, path: &str, item: impl Fn(&Value) -> Result<T, &'static str>) -> R<Option<Vec<T>>> {
     let Some(v) = m.get(key) else { return Ok(None) };
     let lpath = child(path, key);
     let Some(list) = v.as_array() else { return fail(&lpath, "must be an array") };
     list.iter()
         .enumerate()
-        .map(|(i, v)| {
-            item(v).map_err(|what| Fail { path: child(&lpath, &i.to_string()), message: format!("must be {what}") })
-        })
+        .map(|(i, v)| item(v).map_err(|what| Fail { path: child(&lpath, &i.to_string()), message: format!("must be {what}") }))
         .collect::<R<Vec<T>>>()
         .map(Some)
 }
@@ -489,17 +437,13 @@ mod tests {
         assert!(e.contains("\"b\" is not among the properties"), "{e}");
         let e = refused(with_def(json!({"type": "string", "format": "email"})));
         assert!(e.contains("unknown string format"), "{e}");
-        let e =
-            refused(with_def(json!({"type": "record", "key": "uuid", "record": {"type": "object", "properties": {}}})));
+        let e = refused(with_def(json!({"type": "record", "key": "uuid", "record": {"type": "object", "properties": {}}})));
         assert!(e.contains("record key type"), "{e}");
         let e = refused(with_def(json!({"type": "union", "refs": []})));
         assert!(e.contains("not allowed as a named definition"), "{e}");
-        let e =
-            refused(with_def(json!({"type": "object", "properties": {"u": {"type": "union", "refs": ["#bad name"]}}})));
+        let e = refused(with_def(json!({"type": "object", "properties": {"u": {"type": "union", "refs": ["#bad name"]}}})));
         assert!(e.contains("defs/main/properties/u/refs/0"), "{e}");
-        let e = refused(with_def(
-            json!({"type": "query", "parameters": {"type": "params", "properties": {"o": {"type": "object", "properties": {}}}}}),
-        ));
+        let e = refused(with_def(json!({"type": "query", "parameters": {"type": "params", "properties": {"o": {"type": "object", "properties": {}}}}})));
         assert!(e.contains("not allowed as a params property"), "{e}");
         let e = refused(with_def(json!({"type": "object", "properties": {"t": {"type": "token"}}})));
         assert!(e.contains("not allowed as a property"), "{e}");
@@ -508,9 +452,7 @@ mod tests {
 
     #[test]
     fn local_refs_resolve_against_the_document() {
-        let doc =
-            parse_doc(&with_def(json!({"type": "object", "properties": {"r": {"type": "ref", "ref": "#other"}}})))
-                .unwrap();
+        let doc = parse_doc(&with_def(json!({"type": "object", "properties": {"r": {"type": "ref", "ref": "#other"}}}))).unwrap();
         let Some(Def::Field(Field::Object(o))) = doc.main() else { panic!("{doc:?}") };
         assert_eq!(o.properties["r"], Field::Ref(DefRef::parse("com.example.test#other", "").unwrap()));
     }

@@ -149,13 +149,7 @@ impl Walker<'_> {
     }
 
     /// An object reached through a ref, whose `$type` (optional) must name `target`.
-    fn typed_object(
-        &mut self,
-        target: &DefRef,
-        o: &ObjectSchema,
-        value: &Value,
-        depth: usize,
-    ) -> Result<(), ValidationError> {
+    fn typed_object(&mut self, target: &DefRef, o: &ObjectSchema, value: &Value, depth: usize) -> Result<(), ValidationError> {
         let Some(map) = value.as_object() else {
             return Err(self.fail("must be an object"));
         };

@@ -36,10 +36,7 @@ pub fn is_valid(key: &str) -> bool {
     let (Some(coll), Some(rkey), None) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
-    let ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'~' | b'-' | b':' | b'.'))
-    };
+    let ok = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'~' | b'-' | b':' | b'.'));
     ok(coll) && ok(rkey)
 }
 

@@ -233,14 +233,7 @@ fn resolve_layer(store: &impl BlockStore, sub: &mut Sub) -> Result<u32, MstError
     }
 }
 
-fn insert_at(
-    store: &impl BlockStore,
-    removed: &mut Vec<Cid>,
-    node: &mut Node,
-    key: &str,
-    h: u32,
-    value: Cid,
-) -> Result<Option<Cid>, MstError> {
+fn insert_at(store: &impl BlockStore, removed: &mut Vec<Cid>, node: &mut Node, key: &str, h: u32, value: Cid) -> Result<Option<Cid>, MstError> {
     let i = match node.search(key) {
         Ok(i) => {
             let old = std::mem::replace(&mut node.entries[i].value, value);
@@ -273,13 +266,7 @@ fn insert_at(
 }
 
 /// Splits a subtree of `layer` into the parts before and after `key` (which it must not hold).
-fn split(
-    store: &impl BlockStore,
-    removed: &mut Vec<Cid>,
-    sub: Option<Sub>,
-    key: &str,
-    layer: u32,
-) -> Result<(Option<Sub>, Option<Sub>), MstError> {
+fn split(store: &impl BlockStore, removed: &mut Vec<Cid>, sub: Option<Sub>, key: &str, layer: u32) -> Result<(Option<Sub>, Option<Sub>), MstError> {
     let Some(sub) = sub else { return Ok((None, None)) };
     let mut node = sub.into_node(store, layer)?;
     let i = node.search(key).err().ok_or_else(|| MstError::KeyExists(key.into()))?;
@@ -295,13 +282,7 @@ fn split(
     Ok((non_empty(node), non_empty(right)))
 }
 
-fn delete_at(
-    store: &impl BlockStore,
-    removed: &mut Vec<Cid>,
-    node: &mut Node,
-    key: &str,
-    h: u32,
-) -> Result<Option<Cid>, MstError> {
+fn delete_at(store: &impl BlockStore, removed: &mut Vec<Cid>, node: &mut Node, key: &str, h: u32) -> Result<Option<Cid>, MstError> {
     match node.search(key) {
         Ok(i) => {
             let entry = node.entries.remove(i);
@@ -332,13 +313,7 @@ fn delete_at(
 }
 
 /// Joins two adjacent subtrees of `layer` (every key of `a` below every key of `b`).
-fn merge(
-    store: &impl BlockStore,
-    removed: &mut Vec<Cid>,
-    a: Option<Sub>,
-    b: Option<Sub>,
-    layer: u32,
-) -> Result<Option<Sub>, MstError> {
+fn merge(store: &impl BlockStore, removed: &mut Vec<Cid>, a: Option<Sub>, b: Option<Sub>, layer: u32) -> Result<Option<Sub>, MstError> {
     let (a, b) = match (a, b) {
         (None, x) | (x, None) => return Ok(x),
         (Some(a), Some(b)) => (a.into_node(store, layer)?, b.into_node(store, layer)?),

@@ -95,8 +95,7 @@ impl Node {
     /// Reads and checks a node. `layer` is the layer its parent implies, if known.
     pub fn load(store: &impl BlockStore, cid: &Cid, layer: Option<u32>) -> Result<Node, MstError> {
         let bytes = store.require(cid)?;
-        let data: NodeData = crate::cbor::decode(&bytes)
-            .map_err(|e| MstError::Decode { cid: *cid, reason: e.to_string() })?;
+        let data: NodeData = crate::cbor::decode(&bytes).map_err(|e| MstError::Decode { cid: *cid, reason: e.to_string() })?;
         let mut entries = Vec::with_capacity(data.e.len());
         let mut prev: &[u8] = &[];
         let mut node_layer = None;
@@ -107,8 +106,7 @@ impl Node {
             };
             let mut full = prev[..p].to_vec();
             full.extend_from_slice(&e.k);
-            let key = String::from_utf8(full)
-                .map_err(|_| MstError::Corrupt(format!("non-UTF-8 key in node {cid}")))?;
+            let key = String::from_utf8(full).map_err(|_| MstError::Corrupt(format!("non-UTF-8 key in node {cid}")))?;
             if !key::is_valid(&key) {
                 return Err(MstError::InvalidKey(key));
             }
@@ -124,9 +122,7 @@ impl Node {
         }
         let layer = match (node_layer, layer) {
             (Some(found), Some(expected)) if found != expected => {
-                return Err(MstError::Corrupt(format!(
-                    "node {cid} is at layer {found} where layer {expected} belongs"
-                )))
+                return Err(MstError::Corrupt(format!("node {cid} is at layer {found} where layer {expected} belongs")))
             }
             (Some(l), _) | (None, Some(l)) => l,
             // A root without entries: its layer is one above its child's, found on descent.

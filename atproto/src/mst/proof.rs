@@ -39,10 +39,7 @@ fn items(node: &Node) -> Vec<Item> {
 
 /// Index in `items` of the first leaf whose key is `>= key`, or `items.len()`.
 fn gte(node: &Node, items: &[Item], key: &str) -> usize {
-    items
-        .iter()
-        .position(|it| matches!(it, Item::Leaf(e) if node.entries[*e].key.as_str() >= key))
-        .unwrap_or(items.len())
+    items.iter().position(|it| matches!(it, Item::Leaf(e) if node.entries[*e].key.as_str() >= key)).unwrap_or(items.len())
 }
 
 fn add(node: &Node, out: &mut Blocks) {

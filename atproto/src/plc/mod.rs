@@ -17,14 +17,8 @@ pub mod sign;
 pub mod validate;
 
 pub use op::{LegacyCreate, Operation, PlcState, Service, SignedOp, Tombstone};
-pub use sign::{
-    decode_sig, did_for_genesis, genesis, op_cid, sign_op, signed_bytes, tombstone, unsigned_bytes,
-    update, verify_op_signature,
-};
-pub use validate::{
-    check_submission, validate_audit_log, validate_chain, validate_log, validate_new_op, Accepted,
-    LogEntry, RECOVERY_WINDOW_HOURS,
-};
+pub use sign::{decode_sig, did_for_genesis, genesis, op_cid, sign_op, signed_bytes, tombstone, unsigned_bytes, update, verify_op_signature};
+pub use validate::{check_submission, validate_audit_log, validate_chain, validate_log, validate_new_op, Accepted, LogEntry, RECOVERY_WINDOW_HOURS};
 
 /// Why an operation or log was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -54,11 +48,7 @@ pub enum PlcError {
     #[error("log entry claims CID {claimed} but the operation hashes to {computed}")]
     CidMismatch { claimed: String, computed: String },
     #[error("log entry {cid} has nullified={claimed}, but replaying the log gives {computed}")]
-    NullifiedMismatch {
-        cid: String,
-        claimed: bool,
-        computed: bool,
-    },
+    NullifiedMismatch { cid: String, claimed: bool, computed: bool },
     #[error("log entry is for {found}, expected {expected}")]
     WrongDid { expected: String, found: String },
     #[error("operation refused by the directory's limits: {0}")]

@@ -94,38 +94,23 @@ pub(crate) const PDS_TYPE: &str = "AtprotoPersonalDataServer";
 
 impl PlcState {
     /// The usual atproto state: one signing key, one handle, one PDS.
-    pub fn atproto(
-        rotation_keys: Vec<String>,
-        signing_did_key: &str,
-        handle: &str,
-        pds: &str,
-    ) -> Self {
+    pub fn atproto(rotation_keys: Vec<String>, signing_did_key: &str, handle: &str, pds: &str) -> Self {
         PlcState {
             rotation_keys,
             verification_methods: BTreeMap::from([(ATPROTO_KEY.into(), signing_did_key.into())]),
             also_known_as: vec![ensure_at_prefix(handle)],
-            services: BTreeMap::from([(
-                ATPROTO_PDS.into(),
-                Service {
-                    kind: PDS_TYPE.into(),
-                    endpoint: ensure_http_prefix(pds),
-                },
-            )]),
+            services: BTreeMap::from([(ATPROTO_PDS.into(), Service { kind: PDS_TYPE.into(), endpoint: ensure_http_prefix(pds) })]),
         }
     }
 
     /// The `atproto` verification method's `did:key`.
     pub fn signing_key(&self) -> Option<&str> {
-        self.verification_methods
-            .get(ATPROTO_KEY)
-            .map(String::as_str)
+        self.verification_methods.get(ATPROTO_KEY).map(String::as_str)
     }
 
     /// The first `at://` alias, without the prefix.
     pub fn handle(&self) -> Option<&str> {
-        self.also_known_as
-            .iter()
-            .find_map(|a| a.strip_prefix("at://"))
+        self.also_known_as.iter().find_map(|a| a.strip_prefix("at://"))
     }
 
     /// The `atproto_pds` service endpoint.
@@ -136,11 +121,7 @@ impl PlcState {
     /// Replaces (or prepends) the `at://` alias, keeping other aliases in place.
     pub fn set_handle(&mut self, handle: &str) {
         let aka = ensure_at_prefix(handle);
-        match self
-            .also_known_as
-            .iter()
-            .position(|a| a.starts_with("at://"))
-        {
+        match self.also_known_as.iter().position(|a| a.starts_with("at://")) {
             Some(i) => self.also_known_as[i] = aka,
             None => self.also_known_as.insert(0, aka),
         }
@@ -148,10 +129,7 @@ impl PlcState {
 
     /// Sets the `atproto_pds` service.
     pub fn set_pds_endpoint(&mut self, pds: &str) {
-        let service = Service {
-            kind: PDS_TYPE.into(),
-            endpoint: ensure_http_prefix(pds),
-        };
+        let service = Service { kind: PDS_TYPE.into(), endpoint: ensure_http_prefix(pds) };
         self.services.insert(ATPROTO_PDS.into(), service);
     }
 
@@ -180,13 +158,7 @@ impl LegacyCreate {
             rotation_keys: vec![self.recovery_key.clone(), self.signing_key.clone()],
             verification_methods: BTreeMap::from([(ATPROTO_KEY.into(), self.signing_key.clone())]),
             also_known_as: vec![ensure_at_prefix(&self.handle)],
-            services: BTreeMap::from([(
-                ATPROTO_PDS.into(),
-                Service {
-                    kind: PDS_TYPE.into(),
-                    endpoint: ensure_http_prefix(&self.service),
-                },
-            )]),
+            services: BTreeMap::from([(ATPROTO_PDS.into(), Service { kind: PDS_TYPE.into(), endpoint: ensure_http_prefix(&self.service) })]),
             prev: self.prev.clone(),
             sig: self.sig.clone(),
         }
@@ -247,9 +219,7 @@ pub(crate) fn ensure_at_prefix(handle: &str) -> String {
     if handle.starts_with("at://") {
         return handle.to_string();
     }
-    let bare = handle
-        .replacen("http://", "", 1)
-        .replacen("https://", "", 1);
+    let bare = handle.replacen("http://", "", 1).replacen("https://", "", 1);
     format!("at://{bare}")
 }
 

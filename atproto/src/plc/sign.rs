@@ -57,12 +57,8 @@ pub fn did_for_genesis(op: &SignedOp) -> String {
 /// Anything looser would let the signature string, and so the op's CID, be altered.
 pub fn decode_sig(sig: &str) -> Result<[u8; 64], PlcError> {
     // The engine refuses '=' padding, non-alphabet characters and non-zero trailing bits.
-    let bytes = URL_SAFE_NO_PAD
-        .decode(sig)
-        .map_err(|e| PlcError::SignatureEncoding(e.to_string()))?;
-    bytes.try_into().map_err(|b: Vec<u8>| {
-        PlcError::SignatureEncoding(format!("{} bytes, expected 64", b.len()))
-    })
+    let bytes = URL_SAFE_NO_PAD.decode(sig).map_err(|e| PlcError::SignatureEncoding(e.to_string()))?;
+    bytes.try_into().map_err(|b: Vec<u8>| PlcError::SignatureEncoding(format!("{} bytes, expected 64", b.len())))
 }
 
 /// Checks `op`'s signature against `rotation_keys` (in order) and returns the index of the
@@ -72,10 +68,7 @@ pub fn decode_sig(sig: &str) -> Result<[u8; 64], PlcError> {
 pub fn verify_op_signature(op: &SignedOp, rotation_keys: &[String]) -> Result<usize, PlcError> {
     let sig = decode_sig(op.sig())?;
     let msg = unsigned_bytes(op);
-    rotation_keys
-        .iter()
-        .position(|k| PublicKey::from_did_key(k).is_ok_and(|pk| pk.verify(&msg, &sig).is_ok()))
-        .ok_or(PlcError::InvalidSignature)
+    rotation_keys.iter().position(|k| PublicKey::from_did_key(k).is_ok_and(|pk| pk.verify(&msg, &sig).is_ok())).ok_or(PlcError::InvalidSignature)
 }
 
 /// Fills in `op`'s `sig` with `key`'s signature over its unsigned bytes.
@@ -115,10 +108,7 @@ pub fn update(prev_op: &SignedOp, state: PlcState, key: &Keypair) -> SignedOp {
 
 /// A tombstone after `prev_op`, signed by `key`.
 pub fn tombstone(prev_op: &SignedOp, key: &Keypair) -> SignedOp {
-    let t = Tombstone {
-        prev: op_cid(prev_op).to_string(),
-        sig: String::new(),
-    };
+    let t = Tombstone { prev: op_cid(prev_op).to_string(), sig: String::new() };
     sign_op(SignedOp::Tombstone(t), key)
 }
 
@@ -136,14 +126,8 @@ mod tests {
         // 64 bytes leave 4 spare bits in the last character: they must be zero.
         let mut loose = sig.clone().into_bytes();
         *loose.last_mut().unwrap() = b'B';
-        assert!(
-            decode_sig(std::str::from_utf8(&loose).unwrap()).is_err(),
-            "trailing bits"
-        );
-        assert!(
-            decode_sig(&URL_SAFE_NO_PAD.encode([7u8; 70])).is_err(),
-            "length"
-        );
+        assert!(decode_sig(std::str::from_utf8(&loose).unwrap()).is_err(), "trailing bits");
+        assert!(decode_sig(&URL_SAFE_NO_PAD.encode([7u8; 70])).is_err(), "length");
     }
 
     #[test]
@@ -153,18 +137,10 @@ mod tests {
         let state = PlcState::atproto(dids.clone(), &dids[0], "alice.test", "pds.test");
         let (did, op) = genesis(state, &keys[1]);
         assert_eq!(did.len(), 32);
-        assert!(did[8..]
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
+        assert!(did[8..].bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
         assert_eq!(verify_op_signature(&op, &dids), Ok(1));
-        assert_eq!(
-            verify_op_signature(&op, &dids[..1]),
-            Err(PlcError::InvalidSignature)
-        );
+        assert_eq!(verify_op_signature(&op, &dids[..1]), Err(PlcError::InvalidSignature));
         // Unparseable keys are skipped, not fatal.
-        assert_eq!(
-            verify_op_signature(&op, &["did:key:bogus".into(), dids[1].clone()]),
-            Ok(1)
-        );
+        assert_eq!(verify_op_signature(&op, &["did:key:bogus".into(), dids[1].clone()]), Ok(1));
     }
 }

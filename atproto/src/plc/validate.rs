@@ -32,13 +32,7 @@ impl LogEntry {
     /// A fresh (not nullified) entry, with the op's CID computed.
     pub fn new(did: &str, operation: SignedOp, created_at: DateTime<Utc>) -> Self {
         let cid = op_cid(&operation).to_string();
-        LogEntry {
-            did: did.into(),
-            operation,
-            cid,
-            nullified: false,
-            created_at,
-        }
+        LogEntry { did: did.into(), operation, cid, nullified: false, created_at }
     }
 }
 
@@ -69,10 +63,7 @@ fn check_genesis(did: &str, op: &SignedOp) -> Result<PlcState, PlcError> {
     }
     let computed = did_for_genesis(op);
     if computed != did {
-        return Err(PlcError::DidMismatch {
-            did: did.into(),
-            computed,
-        });
+        return Err(PlcError::DidMismatch { did: did.into(), computed });
     }
     verify_op_signature(op, &state.rotation_keys)?;
     Ok(state)
@@ -88,9 +79,7 @@ pub fn validate_chain(did: &str, ops: &[SignedOp]) -> Result<Option<PlcState>, P
         if matches!(op, SignedOp::LegacyCreate(_)) {
             return Err(PlcError::LegacyNotGenesis);
         }
-        let op_prev = op
-            .prev()
-            .ok_or_else(|| misordered("null prev after genesis"))?;
+        let op_prev = op.prev().ok_or_else(|| misordered("null prev after genesis"))?;
         if parse_cid(op_prev)? != prev {
             return Err(misordered("prev is not the CID of the previous op"));
         }
@@ -120,40 +109,18 @@ struct Active<'a> {
 
 /// The acceptance rule of the reference directory for `op` at time `now`, given the DID's
 /// active ops in order. Returns the outcome and how many trailing active ops it nullifies.
-fn next_op(
-    did: &str,
-    active: &[Active],
-    op: &SignedOp,
-    now: DateTime<Utc>,
-) -> Result<(Accepted, usize), PlcError> {
+fn next_op(did: &str, active: &[Active], op: &SignedOp, now: DateTime<Utc>) -> Result<(Accepted, usize), PlcError> {
     let cid = op_cid(op);
     let Some(latest) = active.last() else {
         check_genesis(did, op)?;
-        return Ok((
-            Accepted {
-                cid,
-                prev: None,
-                nullified: vec![],
-            },
-            0,
-        ));
+        return Ok((Accepted { cid, prev: None, nullified: vec![] }, 0));
     };
     if matches!(op, SignedOp::LegacyCreate(_)) {
         return Err(PlcError::LegacyNotGenesis);
     }
-    let prev = parse_cid(
-        op.prev()
-            .ok_or_else(|| misordered("null prev on an existing DID"))?,
-    )?;
-    let fork = active
-        .iter()
-        .position(|a| a.cid == prev)
-        .ok_or_else(|| misordered("prev is not an active op of this DID"))?;
-    let keys = active[fork]
-        .op
-        .state()
-        .ok_or_else(|| misordered("prev is a tombstone"))?
-        .rotation_keys;
+    let prev = parse_cid(op.prev().ok_or_else(|| misordered("null prev on an existing DID"))?)?;
+    let fork = active.iter().position(|a| a.cid == prev).ok_or_else(|| misordered("prev is not an active op of this DID"))?;
+    let keys = active[fork].op.state().ok_or_else(|| misordered("prev is a tombstone"))?.rotation_keys;
     let nullified = &active[fork + 1..];
     if let Some(first) = nullified.first() {
         // Only keys strictly above the one that signed the first disputed op may override it.
@@ -164,18 +131,12 @@ fn next_op(
         }
         let elapsed = now - first.created_at;
         if elapsed > TimeDelta::hours(RECOVERY_WINDOW_HOURS) {
-            return Err(PlcError::LateRecovery {
-                elapsed_secs: elapsed.num_seconds(),
-            });
+            return Err(PlcError::LateRecovery { elapsed_secs: elapsed.num_seconds() });
         }
     } else {
         verify_op_signature(op, &keys)?;
     }
-    let accepted = Accepted {
-        cid,
-        prev: Some(prev),
-        nullified: nullified.iter().map(|a| a.cid).collect(),
-    };
+    let accepted = Accepted { cid, prev: Some(prev), nullified: nullified.iter().map(|a| a.cid).collect() };
     Ok((accepted, nullified.len()))
 }
 
@@ -183,26 +144,14 @@ fn next_op(
 /// audit log in `createdAt` order (nullified entries are ignored, as the directory does):
 /// [`check_submission`], then the genesis, `prev`, signature and recovery rules. On success
 /// the caller appends the op with `createdAt = now` and marks `nullified` entries.
-pub fn validate_new_op(
-    did: &str,
-    log: &[LogEntry],
-    op: &SignedOp,
-    now: DateTime<Utc>,
-) -> Result<Accepted, PlcError> {
+pub fn validate_new_op(did: &str, log: &[LogEntry], op: &SignedOp, now: DateTime<Utc>) -> Result<Accepted, PlcError> {
     check_submission(op)?;
     let mut active = Vec::with_capacity(log.len());
     for e in log.iter().filter(|e| !e.nullified) {
         if e.did != did {
-            return Err(PlcError::WrongDid {
-                expected: did.into(),
-                found: e.did.clone(),
-            });
+            return Err(PlcError::WrongDid { expected: did.into(), found: e.did.clone() });
         }
-        active.push(Active {
-            cid: parse_cid(&e.cid)?,
-            op: &e.operation,
-            created_at: e.created_at,
-        });
+        active.push(Active { cid: parse_cid(&e.cid)?, op: &e.operation, created_at: e.created_at });
     }
     next_op(did, &active, op, now).map(|(accepted, _)| accepted)
 }
@@ -220,17 +169,11 @@ pub fn validate_audit_log(did: &str, log: &[LogEntry]) -> Result<Option<PlcState
     let mut active_idx: Vec<usize> = Vec::new();
     for (i, e) in log.iter().enumerate() {
         if e.did != did {
-            return Err(PlcError::WrongDid {
-                expected: did.into(),
-                found: e.did.clone(),
-            });
+            return Err(PlcError::WrongDid { expected: did.into(), found: e.did.clone() });
         }
         let cid = op_cid(&e.operation);
         if parse_cid(&e.cid)? != cid {
-            return Err(PlcError::CidMismatch {
-                claimed: e.cid.clone(),
-                computed: cid.to_string(),
-            });
+            return Err(PlcError::CidMismatch { claimed: e.cid.clone(), computed: cid.to_string() });
         }
         let (_, dropped) = next_op(did, &active, &e.operation, e.created_at)?;
         let keep = active.len() - dropped;
@@ -238,20 +181,12 @@ pub fn validate_audit_log(did: &str, log: &[LogEntry]) -> Result<Option<PlcState
         for j in active_idx.drain(keep..) {
             nullified[j] = true;
         }
-        active.push(Active {
-            cid,
-            op: &e.operation,
-            created_at: e.created_at,
-        });
+        active.push(Active { cid, op: &e.operation, created_at: e.created_at });
         active_idx.push(i);
     }
     for (e, &computed) in log.iter().zip(&nullified) {
         if e.nullified != computed {
-            return Err(PlcError::NullifiedMismatch {
-                cid: e.cid.clone(),
-                claimed: e.nullified,
-                computed,
-            });
+            return Err(PlcError::NullifiedMismatch { cid: e.cid.clone(), claimed: e.nullified, computed });
         }
     }
     Ok(active.last().and_then(|a| a.op.state()))
@@ -279,9 +214,7 @@ pub fn check_submission(op: &SignedOp) -> Result<(), PlcError> {
     }
     let op = match op {
         SignedOp::Tombstone(_) => return Ok(()),
-        SignedOp::LegacyCreate(_) => {
-            return refuse("legacy `create` ops are no longer accepted".into())
-        }
+        SignedOp::LegacyCreate(_) => return refuse("legacy `create` ops are no longer accepted".into()),
         SignedOp::Operation(op) => op,
     };
     if op.also_known_as.len() > MAX_AKA_ENTRIES {
@@ -298,36 +231,23 @@ pub fn check_submission(op: &SignedOp) -> Result<(), PlcError> {
     if op.rotation_keys.len() > MAX_ROTATION_ENTRIES {
         return refuse(format!("more than {MAX_ROTATION_ENTRIES} rotation keys"));
     }
-    if let Some(k) = op
-        .rotation_keys
-        .iter()
-        .find(|k| crate::keys::PublicKey::from_did_key(k).is_err())
-    {
+    if let Some(k) = op.rotation_keys.iter().find(|k| crate::keys::PublicKey::from_did_key(k).is_err()) {
         return refuse(format!("invalid rotation key {k}"));
     }
     if op.services.len() > MAX_SERVICE_ENTRIES {
         return refuse(format!("more than {MAX_SERVICE_ENTRIES} services"));
     }
     for (id, s) in &op.services {
-        if id.len() > MAX_ID_LENGTH
-            || s.kind.len() > MAX_SERVICE_TYPE_LENGTH
-            || s.endpoint.len() > MAX_SERVICE_ENDPOINT_LENGTH
-        {
-            return refuse(format!(
-                "service {id} has an over-long id, type or endpoint"
-            ));
+        if id.len() > MAX_ID_LENGTH || s.kind.len() > MAX_SERVICE_TYPE_LENGTH || s.endpoint.len() > MAX_SERVICE_ENDPOINT_LENGTH {
+            return refuse(format!("service {id} has an over-long id, type or endpoint"));
         }
     }
     if op.verification_methods.len() > MAX_VERIFICATION_METHOD_ENTRIES {
-        return refuse(format!(
-            "more than {MAX_VERIFICATION_METHOD_ENTRIES} verification methods"
-        ));
+        return refuse(format!("more than {MAX_VERIFICATION_METHOD_ENTRIES} verification methods"));
     }
     for (id, key) in &op.verification_methods {
         if id.len() > MAX_ID_LENGTH || key.len() > MAX_DID_KEY_LENGTH || !is_did_key_syntax(key) {
-            return refuse(format!(
-                "verification method {id} is over-long or not a did:key"
-            ));
+            return refuse(format!("verification method {id} is over-long or not a did:key"));
         }
     }
     Ok(())
@@ -336,8 +256,7 @@ pub fn check_submission(op: &SignedOp) -> Result<(), PlcError> {
 /// Verification methods may use any key type, so only the `did:key:z<base58btc>` syntax is
 /// checked.
 fn is_did_key_syntax(key: &str) -> bool {
-    key.strip_prefix("did:key:z")
-        .is_some_and(|b58| !b58.is_empty() && bs58::decode(b58).into_vec().is_ok())
+    key.strip_prefix("did:key:z").is_some_and(|b58| !b58.is_empty() && bs58::decode(b58).into_vec().is_ok())
 }
 
 /// `createdAt` as the directory writes it: RFC 3339 UTC with milliseconds.
@@ -351,8 +270,6 @@ mod timestamp {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(D::Error::custom)
+        DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(D::Error::custom)
     }
 }

@@ -83,13 +83,7 @@ impl Commit {
     }
 
     pub fn unsigned(&self) -> UnsignedCommit {
-        UnsignedCommit {
-            did: self.did.clone(),
-            version: self.version,
-            data: self.data,
-            rev: self.rev.clone(),
-            prev: self.prev,
-        }
+        UnsignedCommit { did: self.did.clone(), version: self.version, data: self.data, rev: self.rev.clone(), prev: self.prev }
     }
 
     /// Checks the signature against the account's signing key.

@@ -55,9 +55,7 @@ pub enum RecordWrite {
 
 impl RecordWrite {
     pub fn path(&self) -> String {
-        let (RecordWrite::Create { collection, rkey, .. }
-        | RecordWrite::Update { collection, rkey, .. }
-        | RecordWrite::Delete { collection, rkey }) = self;
+        let (RecordWrite::Create { collection, rkey, .. } | RecordWrite::Update { collection, rkey, .. } | RecordWrite::Delete { collection, rkey }) = self;
         format!("{collection}/{rkey}")
     }
 }
@@ -130,12 +128,7 @@ impl CommitData {
             ops: self
                 .ops
                 .iter()
-                .map(|op| crate::firehose::RepoOp {
-                    action: op.action.as_str().into(),
-                    path: op.path.clone(),
-                    cid: op.cid,
-                    prev: op.prev,
-                })
+                .map(|op| crate::firehose::RepoOp { action: op.action.as_str().into(), path: op.path.clone(), cid: op.cid, prev: op.prev })
                 .collect(),
             blobs,
             prev_data: self.prev_data,
@@ -201,16 +194,8 @@ impl<S: BlockStore> Repo<S> {
         let mut new_blocks = mst.take_new_blocks();
         new_blocks.push((cid, commit.encode().into()));
         let relevant_blocks = new_blocks.iter().cloned().collect();
-        let data = CommitData {
-            cid,
-            commit: commit.clone(),
-            since: None,
-            prev_data: None,
-            ops: vec![],
-            new_blocks,
-            removed_nodes: Vec::new(),
-            relevant_blocks,
-        };
+        let data =
+            CommitData { cid, commit: commit.clone(), since: None, prev_data: None, ops: vec![], new_blocks, removed_nodes: Vec::new(), relevant_blocks };
         (Repo { commit, commit_cid: cid, mst, pending: Default::default() }, data)
     }
 
@@ -273,9 +258,7 @@ impl<S: BlockStore> Repo<S> {
         for (write, record) in writes.iter().zip(&records) {
             let path = write.path();
             let op = match (write, record) {
-                (RecordWrite::Delete { .. }, _) => {
-                    AppliedOp { action: Action::Delete, cid: None, prev: self.mst.delete(&path)?, path }
-                }
+                (RecordWrite::Delete { .. }, _) => AppliedOp { action: Action::Delete, cid: None, prev: self.mst.delete(&path)?, path },
                 (RecordWrite::Create { .. }, Some((cid, _))) => {
                     self.mst.insert(&path, *cid)?;
                     AppliedOp { action: Action::Create, cid: Some(*cid), prev: None, path }
@@ -306,8 +289,7 @@ impl<S: BlockStore> Repo<S> {
             return Err(RepoError::NotPrepared);
         }
         self.pending.pop_front();
-        let PreparedCommit { unsigned, since, prev_data, ops, mut new_blocks, removed_nodes, mut relevant_blocks } =
-            prepared;
+        let PreparedCommit { unsigned, since, prev_data, ops, mut new_blocks, removed_nodes, mut relevant_blocks } = prepared;
         let commit = unsigned.with_sig(sig.to_vec());
         let commit_block = Bytes::from(commit.encode());
         let cid = crate::cid::for_cbor(&commit_block);
@@ -331,9 +313,7 @@ impl<S: BlockStore> Repo<S> {
             };
             let record = match (write, present) {
                 (RecordWrite::Create { .. }, true) => return Err(RepoError::RecordExists(path)),
-                (RecordWrite::Update { .. } | RecordWrite::Delete { .. }, false) => {
-                    return Err(RepoError::RecordNotFound(path))
-                }
+                (RecordWrite::Update { .. } | RecordWrite::Delete { .. }, false) => return Err(RepoError::RecordNotFound(path)),
                 (RecordWrite::Create { record, .. } | RecordWrite::Update { record, .. }, _) => {
                     let bytes = crate::cbor::encode(record).map_err(|e| RepoError::Record(path.clone(), e))?;
                     Some((crate::cid::for_cbor(&bytes), Bytes::from(bytes)))

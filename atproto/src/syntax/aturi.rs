@@ -26,11 +26,7 @@ impl AtUri {
         }
         let mut parts = rest.split('/');
         let authority = parts.next().unwrap_or_default();
-        let authority_ok = if authority.starts_with("did:") {
-            Did::validate(authority)
-        } else {
-            Handle::validate(authority)
-        };
+        let authority_ok = if authority.starts_with("did:") { Did::validate(authority) } else { Handle::validate(authority) };
         authority_ok.map_err(|_| err("authority is not a valid DID or handle"))?;
         if let Some(collection) = parts.next() {
             Nsid::validate(collection).map_err(|_| err("collection is not a valid NSID"))?;
@@ -47,11 +43,7 @@ impl AtUri {
     /// Builds `at://{authority}[/{collection}[/{rkey}]]`.
     ///
     /// Fails if a record key is given without a collection, or the result is too long.
-    pub fn from_parts(
-        authority: &AtIdentifier,
-        collection: Option<&Nsid>,
-        rkey: Option<&RecordKey>,
-    ) -> Result<AtUri, SyntaxError> {
+    pub fn from_parts(authority: &AtIdentifier, collection: Option<&Nsid>, rkey: Option<&RecordKey>) -> Result<AtUri, SyntaxError> {
         let mut s = format!("at://{authority}");
         match (collection, rkey) {
             (None, Some(_)) => return Err(SyntaxError::AtUri("record key without a collection")),
@@ -95,12 +87,8 @@ mod tests {
         assert_eq!(u.authority(), "did:plc:abc");
         assert_eq!(u.collection(), Some("app.bsky.feed.post"));
         assert_eq!(u.rkey(), Some("3jzfcijpj2z2a"));
-        let built = AtUri::from_parts(
-            &"did:plc:abc".parse().unwrap(),
-            Some(&"app.bsky.feed.post".parse().unwrap()),
-            Some(&"3jzfcijpj2z2a".parse().unwrap()),
-        )
-        .unwrap();
+        let built =
+            AtUri::from_parts(&"did:plc:abc".parse().unwrap(), Some(&"app.bsky.feed.post".parse().unwrap()), Some(&"3jzfcijpj2z2a".parse().unwrap())).unwrap();
         assert_eq!(built, u);
 
         let u: AtUri = "at://alice.test".parse().unwrap();

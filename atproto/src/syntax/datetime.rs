@@ -60,8 +60,7 @@ fn lex(s: &str) -> Result<Fields, SyntaxError> {
             return Err(err("fractional seconds need at least one digit"));
         }
         // Nanosecond precision; further digits are syntax only.
-        nanos = frac[..n.min(9)].iter().fold(0, |acc, c| acc * 10 + (c - b'0') as u32)
-            * 10u32.pow(9 - n.min(9) as u32);
+        nanos = frac[..n.min(9)].iter().fold(0, |acc, c| acc * 10 + (c - b'0') as u32) * 10u32.pow(9 - n.min(9) as u32);
         rest = &frac[n..];
     }
     let offset = match rest {
@@ -78,16 +77,7 @@ fn lex(s: &str) -> Result<Fields, SyntaxError> {
         }
         _ => return Err(err("timezone must be Z or ±HH:MM")),
     };
-    Ok(Fields {
-        year: num(0..4) as i32,
-        month: num(5..7),
-        day: num(8..10),
-        hour: num(11..13),
-        minute: num(14..16),
-        second: num(17..19),
-        nanos,
-        offset,
-    })
+    Ok(Fields { year: num(0..4) as i32, month: num(5..7), day: num(8..10), hour: num(11..13), minute: num(14..16), second: num(17..19), nanos, offset })
 }
 
 fn to_utc(f: &Fields) -> Result<DateTime<Utc>, SyntaxError> {
@@ -98,10 +88,7 @@ fn to_utc(f: &Fields) -> Result<DateTime<Utc>, SyntaxError> {
     }
     let date = NaiveDate::from_ymd_opt(f.year, f.month, f.day).ok_or(err("no such date"))?;
     // Leap seconds (:60) are refused, as the reference implementations do.
-    let local = date
-        .and_hms_nano_opt(f.hour, f.minute, f.second, f.nanos)
-        .filter(|_| f.second < 60)
-        .ok_or(err("no such time of day"))?;
+    let local = date.and_hms_nano_opt(f.hour, f.minute, f.second, f.nanos).filter(|_| f.second < 60).ok_or(err("no such time of day"))?;
     let utc = local - TimeDelta::minutes(sign * (oh as i64 * 60 + om as i64));
     let year = chrono::Datelike::year(&utc);
     if !(0..=9999).contains(&year) {

@@ -11,8 +11,7 @@ pub const INVALID_HANDLE: &str = "handle.invalid";
 
 /// TLDs that are syntactically valid but not allowed for registered handles (spec, "Additional
 /// Non-Syntax Restrictions").
-pub const DISALLOWED_TLDS: &[&str] =
-    &["alt", "arpa", "example", "internal", "invalid", "local", "localhost", "onion"];
+pub const DISALLOWED_TLDS: &[&str] = &["alt", "arpa", "example", "internal", "invalid", "local", "localhost", "onion"];
 
 /// Whether `tld` (with or without a leading dot, any case) is one of [`DISALLOWED_TLDS`].
 pub fn is_disallowed_tld(tld: &str) -> bool {

@@ -4,9 +4,7 @@
 /// CIDv0 (`Qm…`). This is the Lexicon syntax check only; parse with [`crate::cid::parse`] to
 /// decode the multibase, multihash and codec.
 pub fn is_valid_cid_string(s: &str) -> bool {
-    (8..=256).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'=')
-        && !s.starts_with("Qm")
+    (8..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'=') && !s.starts_with("Qm")
 }
 
 /// Maximum length of a `uri` value in bytes.

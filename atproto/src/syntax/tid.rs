@@ -57,9 +57,7 @@ impl Tid {
     /// The TID of a 64-bit value (the top bit is cleared).
     pub fn from_u64(value: u64) -> Tid {
         let value = value & !(1 << 63);
-        let s = (0..Self::LEN)
-            .map(|i| ALPHABET[((value >> (5 * (Self::LEN - 1 - i))) & 31) as usize] as char)
-            .collect();
+        let s = (0..Self::LEN).map(|i| ALPHABET[((value >> (5 * (Self::LEN - 1 - i))) & 31) as usize] as char).collect();
         Tid(s)
     }
 
@@ -117,10 +115,7 @@ impl TidGenerator {
     pub fn next(&self) -> Tid {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
         let advance = |last: u64| now.max(last + 1);
-        let last = self
-            .last_micros
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| Some(advance(l)))
-            .unwrap_or_else(|l| l);
+        let last = self.last_micros.fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| Some(advance(l))).unwrap_or_else(|l| l);
         Tid::from_parts(advance(last), self.clock_id)
     }
 

@@ -199,7 +199,10 @@ impl Prices {
         for p in &prices.providers {
             if !seen.insert(p.name.get_ref().clone()) {
                 let line = text[..p.name.span().start].lines().count().max(1);
-                return Err(DataError::Invalid { path: path.into(), message: format!("line {line}, key `provider.name`: provider {:?} is listed twice", p.name.get_ref()) });
+                return Err(DataError::Invalid {
+                    path: path.into(),
+                    message: format!("line {line}, key `provider.name`: provider {:?} is listed twice", p.name.get_ref()),
+                });
             }
         }
         if prices.providers.iter().all(|p| p.instances.is_empty()) {

@@ -77,10 +77,17 @@ impl Fit {
         let total: f64 = ys.iter().map(|y| (y - mean).powi(2)).sum();
         let residual: f64 = ys.iter().zip(&predicted).map(|(y, p)| (y - p).powi(2)).sum();
         let r2 = if total > 0.0 { 1.0 - residual / total } else { 1.0 };
-        let range = (0..drivers.len())
-            .map(|i| points.iter().map(|p| p.x[i]).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v))))
-            .collect();
-        Ok(Fit { drivers: drivers.iter().map(|s| s.to_string()).collect(), coefficients, terms: terms.iter().map(|s| s.to_string()).collect(), r2, points: points.len(), range, build })
+        let range =
+            (0..drivers.len()).map(|i| points.iter().map(|p| p.x[i]).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))).collect();
+        Ok(Fit {
+            drivers: drivers.iter().map(|s| s.to_string()).collect(),
+            coefficients,
+            terms: terms.iter().map(|s| s.to_string()).collect(),
+            r2,
+            points: points.len(),
+            range,
+            build,
+        })
     }
 
     pub fn predict(&self, x: &[f64]) -> f64 {

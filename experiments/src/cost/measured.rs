@@ -50,7 +50,16 @@ impl Measured {
     /// Every file read.
     pub fn files(&self) -> Vec<&Path> {
         let mut files: Vec<&Path> = Vec::new();
-        for f in [self.pds.as_ref().map(|r| &r.files), self.relay.as_ref().map(|r| &r.files), self.jetstream.as_ref().map(|r| &r.files), self.hoses.as_ref().map(|r| &r.files), self.indexer.as_ref().map(|r| &r.files)].into_iter().flatten() {
+        for f in [
+            self.pds.as_ref().map(|r| &r.files),
+            self.relay.as_ref().map(|r| &r.files),
+            self.jetstream.as_ref().map(|r| &r.files),
+            self.hoses.as_ref().map(|r| &r.files),
+            self.indexer.as_ref().map(|r| &r.files),
+        ]
+        .into_iter()
+        .flatten()
+        {
             files.extend(f.iter().map(|p| p.as_path()));
         }
         files

@@ -99,7 +99,15 @@ mod worked_example {
             emitted: records as u64,
             world_seconds: 1.0,
             frame_file_bytes: 0,
-            ingest: IngestFigures { frames: records as u64, records, seconds: 1.0, records_per_second: records as f64, searchable_seconds: 1.0, cpu_s, peak_rss_bytes: rss },
+            ingest: IngestFigures {
+                frames: records as u64,
+                records,
+                seconds: 1.0,
+                records_per_second: records as f64,
+                searchable_seconds: 1.0,
+                cpu_s,
+                peak_rss_bytes: rss,
+            },
             ingest_usage: usage.clone(),
             disk_bytes_after_ingest: bytes,
             store: StoreFigures {

@@ -135,7 +135,9 @@ pub fn pds(measured: &Measured, q: &Question, a: &Assumptions, fits: &mut Fits) 
     let mut rows = Vec::new();
     for target in targets {
         let steps: Vec<_> = runs.steps.iter().filter(|s| s.target == target).collect();
-        let fit = |y: &dyn Fn(&crate::suite::pds_members::Step) -> f64| -> Vec<Point> { steps.iter().map(|s| Point { x: vec![s.members as f64], y: y(s) }).collect() };
+        let fit = |y: &dyn Fn(&crate::suite::pds_members::Step) -> f64| -> Vec<Point> {
+            steps.iter().map(|s| Point { x: vec![s.members as f64], y: y(s) }).collect()
+        };
         let days = |s: &crate::suite::pds_members::Step| s.derived.member_days / s.members as f64;
         let m = &["members"];
         let cpu = Fit::new("PDS CPU", m, m, members_term, &fit(&|s| s.derived.cpu_s_per_member_day * s.members as f64))?;
@@ -181,7 +183,8 @@ pub fn relay(measured: &Measured, network: &Network, q: &Question, a: &Assumptio
     let cores = Fit::new("relay CPU", d, &["events_per_s", "events_per_s×consumers"], relay_cpu_terms, &point(&|s| s.raw.usage.cpu_s / s.raw.usage.seconds))?;
     let ram = Fit::new("relay RSS", d, &["events_per_s", "consumers"], relay_ram_terms, &point(&|s| s.raw.usage.rss_peak_bytes as f64))?;
     let log = Fit::new("relay log bytes/event", d, &[], no_term, &point(&|s| s.derived.log_bytes_per_event))?;
-    let with_consumers: Vec<Point> = point(&|s| s.derived.out_bytes_per_consumer_event).into_iter().zip(&steps).filter(|(_, s)| s.consumers > 0).map(|(p, _)| p).collect();
+    let with_consumers: Vec<Point> =
+        point(&|s| s.derived.out_bytes_per_consumer_event).into_iter().zip(&steps).filter(|(_, s)| s.consumers > 0).map(|(p, _)| p).collect();
     let out = Fit::new("relay bytes/consumer-event", d, &[], no_term, &with_consumers)?;
     let typical = network.events_per_s.get();
     let surge = network.surge_events_per_s.get();
@@ -253,7 +256,9 @@ pub fn appview(measured: &Measured, network: &Network, q: &Question, a: &Assumpt
     if steps.is_empty() {
         bail!("indexer-ingest: no step indexed a record (files: {:?})", runs.files);
     }
-    let point = |y: &dyn Fn(&crate::suite::indexer_ingest::Step) -> f64| -> Vec<Point> { steps.iter().map(|s| Point { x: vec![s.raw.store.records as f64], y: y(s) }).collect() };
+    let point = |y: &dyn Fn(&crate::suite::indexer_ingest::Step) -> f64| -> Vec<Point> {
+        steps.iter().map(|s| Point { x: vec![s.raw.store.records as f64], y: y(s) }).collect()
+    };
     let r = &["records"];
     let disk = Fit::new("AppView disk", r, r, members_term, &point(&|s| (s.raw.store.store_bytes + s.raw.store.search_bytes) as f64))?;
     let ram = Fit::new("AppView RSS", r, r, members_term, &point(&|s| s.raw.ingest_usage.rss_peak_bytes.max(s.raw.serve_usage.rss_peak_bytes) as f64))?;

@@ -96,17 +96,10 @@ pub fn quote(provider: &Provider, need: &Need) -> Result<Quote, NoFit> {
 
 fn bill(provider: &Provider, instance: &Instance, need: &Need) -> Result<Quote, NoFit> {
     let storage_gb = (need.disk_gb - instance.disk_gb.0).max(0.0);
-    let storage_eur = if storage_gb > 0.0 {
-        storage_gb * provider.block_storage_eur_gb_month.ok_or(NoFit::NoStorage { disk_gb: need.disk_gb })?.0
-    } else {
-        0.0
-    };
+    let storage_eur =
+        if storage_gb > 0.0 { storage_gb * provider.block_storage_eur_gb_month.ok_or(NoFit::NoStorage { disk_gb: need.disk_gb })?.0 } else { 0.0 };
     let egress_gb = (need.egress_gb_month - instance.traffic_tb.0 * 1000.0).max(0.0);
-    let egress_eur = if egress_gb > 0.0 {
-        egress_gb * provider.egress_eur_gb.ok_or(NoFit::NoEgressPrice { egress_gb })?.0
-    } else {
-        0.0
-    };
+    let egress_eur = if egress_gb > 0.0 { egress_gb * provider.egress_eur_gb.ok_or(NoFit::NoEgressPrice { egress_gb })?.0 } else { 0.0 };
     let instance_eur = instance.eur_month.0;
     // The binding resource: storage or traffic when either costs more than the machine,
     // otherwise whichever of CPU and RAM fills more of it.

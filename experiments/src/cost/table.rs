@@ -65,7 +65,8 @@ pub fn compute(measured: &Measured, prices: &Prices, network: &Network, q: &Ques
         .into_iter()
         .map(|s| {
             let quotes: Vec<Result<Quote, String>> = hosts.iter().map(|p| quote(p, &s.need).map_err(|e| e.to_string())).collect();
-            let cheapest = quotes.iter().enumerate().filter_map(|(i, q)| q.as_ref().ok().map(|q| (i, q.total_eur))).min_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i);
+            let cheapest =
+                quotes.iter().enumerate().filter_map(|(i, q)| q.as_ref().ok().map(|q| (i, q.total_eur))).min_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i);
             Row { sized: s, quotes, cheapest }
         })
         .collect();
@@ -160,7 +161,8 @@ impl Table {
             }
         }
         for (name, fit) in &self.fits {
-            let range: Vec<String> = fit.drivers.iter().zip(&fit.range).filter(|_| !fit.terms.is_empty()).map(|(d, (lo, hi))| format!("{d} {lo:.0}–{hi:.0}")).collect();
+            let range: Vec<String> =
+                fit.drivers.iter().zip(&fit.range).filter(|_| !fit.terms.is_empty()).map(|(d, (lo, hi))| format!("{d} {lo:.0}–{hi:.0}")).collect();
             let range = if range.is_empty() { "a constant".to_string() } else { format!("measured over {}", range.join(", ")) };
             writeln!(out, "{bullet}fit {name} = {} (R² {:.3}, {} points, {range})", fit.formula(), fit.r2, fit.points).unwrap();
         }

@@ -89,7 +89,8 @@ fn font() -> Result<()> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
         let bytes = std::fs::read(FONT).map_err(|e| format!("reading the figures' font {FONT}: {e} (install the Debian package fonts-dejavu-core)"))?;
-        plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice())).map_err(|_| format!("{FONT} is not a font plotters can read"))
+        plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
+            .map_err(|_| format!("{FONT} is not a font plotters can read"))
     })
     .clone()
     .map_err(anyhow::Error::msg)
@@ -102,7 +103,12 @@ fn per_provider(table: &Table, component: &str, x: impl Fn(&crate::cost::table::
         .enumerate()
         .map(|(i, _)| Series {
             name: table.provider_labels[i].clone(),
-            points: table.rows.iter().filter(|r| r.sized.component == component).filter_map(|r| r.quotes[i].as_ref().ok().map(|q| (x(r), q.total_eur))).collect(),
+            points: table
+                .rows
+                .iter()
+                .filter(|r| r.sized.component == component)
+                .filter_map(|r| r.quotes[i].as_ref().ok().map(|q| (x(r), q.total_eur)))
+                .collect(),
         })
         .filter(|s| !s.points.is_empty())
         .collect()
@@ -160,10 +166,21 @@ fn relay_per_event(m: &Measured) -> Option<Vec<Chart>> {
     let by = |f: fn(&crate::suite::relay_rate::Step) -> f64| -> Vec<Series> {
         consumers
             .iter()
-            .map(|&k| Series { name: format!("{k} consumer{}", if k == 1 { "" } else { "s" }), points: sorted(runs.steps.iter().filter(|s| s.consumers == k).map(|s| (s.derived.accepted_per_s, f(s))).collect()) })
+            .map(|&k| Series {
+                name: format!("{k} consumer{}", if k == 1 { "" } else { "s" }),
+                points: sorted(runs.steps.iter().filter(|s| s.consumers == k).map(|s| (s.derived.accepted_per_s, f(s))).collect()),
+            })
             .collect()
     };
-    let chart = |title: &str, y: &str, series| Chart { title: title.into(), x_label: "events/s accepted".into(), y_label: y.into(), log_x: false, log_y: false, series, measured: None };
+    let chart = |title: &str, y: &str, series| Chart {
+        title: title.into(),
+        x_label: "events/s accepted".into(),
+        y_label: y.into(),
+        log_x: false,
+        log_y: false,
+        series,
+        measured: None,
+    };
     Some(vec![
         chart("Relay CPU per 1,000 events", "CPU seconds", by(|s| s.derived.cpu_s_per_1000_events)),
         chart("Relay event log per event", "bytes", by(|s| s.derived.log_bytes_per_event)),
@@ -173,14 +190,27 @@ fn relay_per_event(m: &Measured) -> Option<Vec<Chart>> {
 /// The indexer by records held: ingest rate and bytes per record, and read p99 per method.
 fn indexer(m: &Measured) -> Option<Vec<Chart>> {
     let runs = m.indexer.as_ref()?;
-    let by_records = |f: &dyn Fn(&crate::suite::indexer_ingest::Step) -> Option<f64>| sorted(runs.steps.iter().filter_map(|s| Some((s.derived.records.max(1) as f64, f(s)?))).collect());
-    let chart = |title: &str, y: &str, log_y: bool, series| Chart { title: title.into(), x_label: "records held".into(), y_label: y.into(), log_x: true, log_y, series, measured: None };
+    let by_records = |f: &dyn Fn(&crate::suite::indexer_ingest::Step) -> Option<f64>| {
+        sorted(runs.steps.iter().filter_map(|s| Some((s.derived.records.max(1) as f64, f(s)?))).collect())
+    };
+    let chart = |title: &str, y: &str, log_y: bool, series| Chart {
+        title: title.into(),
+        x_label: "records held".into(),
+        y_label: y.into(),
+        log_x: true,
+        log_y,
+        series,
+        measured: None,
+    };
     let mut methods: Vec<&String> = runs.steps.iter().flat_map(|s| s.derived.read_p99_ms.keys()).collect();
     methods.sort();
     methods.dedup();
     let reads = methods
         .into_iter()
-        .map(|method| Series { name: method.rsplit('.').next().unwrap_or(method).to_string(), points: by_records(&|s| s.derived.read_p99_ms.get(method).map(|v| v.max(0.01))) })
+        .map(|method| Series {
+            name: method.rsplit('.').next().unwrap_or(method).to_string(),
+            points: by_records(&|s| s.derived.read_p99_ms.get(method).map(|v| v.max(0.01))),
+        })
         .collect();
     Some(vec![
         chart("Indexer ingest rate", "records/s", false, vec![Series { name: "records/s".into(), points: by_records(&|s| Some(s.derived.records_per_s)) }]),
@@ -311,16 +341,29 @@ where
         .map_err(e)?;
     if let Some((lo, hi)) = c.measured {
         let (lo, hi) = (axis(lo, log_x), axis(hi, log_x));
-        chart.draw_series(std::iter::once(Rectangle::new([(lo, y0), (hi, y1)], RGBColor(220, 235, 250).filled()))).map_err(e)?.label("measured range").legend(|(x, y)| {
-            Rectangle::new([(x, y - 5), (x + 16, y + 5)], RGBColor(220, 235, 250).filled())
-        });
+        chart
+            .draw_series(std::iter::once(Rectangle::new([(lo, y0), (hi, y1)], RGBColor(220, 235, 250).filled())))
+            .map_err(e)?
+            .label("measured range")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], RGBColor(220, 235, 250).filled()));
     }
     for (i, s) in c.series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (axis(x, log_x), axis(y, log_y))).collect();
-        chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2))).map_err(e)?.label(s.name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(e)?
+            .label(s.name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(e)?;
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).position(SeriesLabelPosition::UpperLeft).draw().map_err(e)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(e)?;
     Ok(())
 }

@@ -152,7 +152,19 @@ fn sections(m: &Measured) -> Vec<Section> {
     if let Some(r) = &m.pds {
         out.push(Section {
             title: format!("pds-members ({} scale)", r.scale.name()),
-            header: ["target", "members", "CPU ms/member-day", "disk MB/member", "RSS peak MB", "out KB/member-day", "write p50 ms", "write p99 ms", "writes ok"].map(String::from).to_vec(),
+            header: [
+                "target",
+                "members",
+                "CPU ms/member-day",
+                "disk MB/member",
+                "RSS peak MB",
+                "out KB/member-day",
+                "write p50 ms",
+                "write p99 ms",
+                "writes ok",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows: r
                 .steps
                 .iter()
@@ -176,9 +188,21 @@ fn sections(m: &Measured) -> Vec<Section> {
     if let Some(r) = &m.relay {
         out.push(Section {
             title: format!("relay-rate ({} scale)", r.scale.name()),
-            header: ["events/s", "consumers", "accepted/s", "dropped", "CPU s/1000 ev", "RSS peak MB", "log B/event", "GB/window-hour", "out B/consumer-event", "lag p99 ms", "sustained"]
-                .map(String::from)
-                .to_vec(),
+            header: [
+                "events/s",
+                "consumers",
+                "accepted/s",
+                "dropped",
+                "CPU s/1000 ev",
+                "RSS peak MB",
+                "log B/event",
+                "GB/window-hour",
+                "out B/consumer-event",
+                "lag p99 ms",
+                "sustained",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows: r
                 .steps
                 .iter()
@@ -275,8 +299,19 @@ fn sections(m: &Measured) -> Vec<Section> {
         out.push(Section {
             title: format!("indexer-ingest ({} scale; read p99 under {} clients)", r.scale.name(), r.steps.first().map_or(0, |s| s.raw.reads.clients)),
             header: [
-                "events", "records", "records/s", "CPU s/1000 rec", "B/record", "B/edge", "ingest RSS MB", "serve RSS MB", "getProfile ms", "getAuthorFeed ms", "getTimeline ms",
-                "searchPosts ms", "read errors",
+                "events",
+                "records",
+                "records/s",
+                "CPU s/1000 rec",
+                "B/record",
+                "B/edge",
+                "ingest RSS MB",
+                "serve RSS MB",
+                "getProfile ms",
+                "getAuthorFeed ms",
+                "getTimeline ms",
+                "searchPosts ms",
+                "read errors",
             ]
             .map(String::from)
             .to_vec(),
@@ -355,7 +390,17 @@ fn row(figure: &str, unit: &str, published: &Figure, measured: Option<f64>, basi
         Some(r) if !within => Some(why(r)),
         Some(_) => None,
     };
-    Validity { figure: figure.into(), unit: unit.into(), published: p, source: format!("{} ({})", published.source.0, published.date.0), measured, basis, ratio, within, why }
+    Validity {
+        figure: figure.into(),
+        unit: unit.into(),
+        published: p,
+        source: format!("{} ({})", published.source.0, published.date.0),
+        measured,
+        basis,
+        ratio,
+        within,
+        why,
+    }
 }
 
 fn validity(m: &Measured, n: &Network) -> Vec<Validity> {

@@ -217,7 +217,9 @@ pub async fn run(spec: &Spec<Workload, ScaleSpec>, ctx: &Context) -> Result<()> 
     let plc = ctx.harness.plc("plc").await?;
     let bar = ctx.bar(scale.steps.0.len() as u64 * 4, &spec.name);
     for (i, s) in scale.steps.0.iter().enumerate() {
-        let step = measure(w, scale, s, i, &plc.url(), ctx, &bar).await.with_context(|| format!("{} at {} events over {} accounts", spec.name, s.events, s.accounts))?;
+        let step = measure(w, scale, s, i, &plc.url(), ctx, &bar)
+            .await
+            .with_context(|| format!("{} at {} events over {} accounts", spec.name, s.events, s.accounts))?;
         ctx.push_step(&step);
     }
     bar.finish_and_clear();
@@ -231,8 +233,25 @@ async fn measure(w: &Workload, scale: &ScaleSpec, s: &StepSpec, index: usize, pl
 
     bar.set_message(format!("{} events: world", s.events));
     let args: Vec<String> = [
-        "world", "--hosts", "1", "--accounts", &s.accounts.to_string(), "--initial-records", &w.initial_records.to_string(), "--events", &s.events.to_string(),
-        "--rate", "max", "--seed", &(ctx.seed + index as u64).to_string(), "--plc", plc_url, "--frames-out", &path(&frames), "--accounts-out", &path(&accounts),
+        "world",
+        "--hosts",
+        "1",
+        "--accounts",
+        &s.accounts.to_string(),
+        "--initial-records",
+        &w.initial_records.to_string(),
+        "--events",
+        &s.events.to_string(),
+        "--rate",
+        "max",
+        "--seed",
+        &(ctx.seed + index as u64).to_string(),
+        "--plc",
+        plc_url,
+        "--frames-out",
+        &path(&frames),
+        "--accounts-out",
+        &path(&accounts),
     ]
     .map(String::from)
     .into();
@@ -271,13 +290,24 @@ async fn measure(w: &Workload, scale: &ScaleSpec, s: &StepSpec, index: usize, pl
     let sampler = Sampler::start(server.process.pid());
     let began = sampler.mark();
     let read_args: Vec<String> = [
-        "read", &server.url(), "--accounts", &path(&accounts), "--clients", &w.read_clients.to_string(), "--viewers", &w.viewers.to_string(),
-        "--duration", &format!("{}s", scale.read_seconds.0), "--seed", &ctx.seed.to_string(),
+        "read",
+        &server.url(),
+        "--accounts",
+        &path(&accounts),
+        "--clients",
+        &w.read_clients.to_string(),
+        "--viewers",
+        &w.viewers.to_string(),
+        "--duration",
+        &format!("{}s", scale.read_seconds.0),
+        "--seed",
+        &ctx.seed.to_string(),
     ]
     .map(String::from)
     .into();
     let read_timeout = Duration::from_secs_f64(120.0 + 4.0 * scale.read_seconds.0 * 2.0);
-    let reads: ReadFigures = h.loadgen(&format!("read-{index}"), &read_args)?.finish_watching(read_timeout, &mut server, "while loadgen read it").await.context("loadgen read")?;
+    let reads: ReadFigures =
+        h.loadgen(&format!("read-{index}"), &read_args)?.finish_watching(read_timeout, &mut server, "while loadgen read it").await.context("loadgen read")?;
     let serve_usage: UsageFigures = sampler.usage(began, sampler.mark()).into();
     drop(sampler);
     server.stop(Duration::from_secs(10)).await;
@@ -309,7 +339,15 @@ mod tests {
             emitted: 1200,
             world_seconds: 1.0,
             frame_file_bytes: 1,
-            ingest: IngestFigures { frames: 1200, records: 1000, seconds: 2.0, records_per_second: 500.0, searchable_seconds: 2.5, cpu_s: 3.0, peak_rss_bytes: 100 },
+            ingest: IngestFigures {
+                frames: 1200,
+                records: 1000,
+                seconds: 2.0,
+                records_per_second: 500.0,
+                searchable_seconds: 2.5,
+                cpu_s: 3.0,
+                peak_rss_bytes: 100,
+            },
             ingest_usage: usage.clone(),
             disk_bytes_after_ingest: 1,
             store: StoreFigures {

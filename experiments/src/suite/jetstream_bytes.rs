@@ -75,7 +75,9 @@ fn read_entries(path: &Path) -> Result<Vec<Vec<u8>>> {
 
 /// Measures the two recordings.
 pub fn measure_recordings(firehose: &[Vec<u8>], jetstream: &[Vec<u8>], level: i32, dictionary_bytes: usize) -> Result<Step> {
-    let commits = firehose.iter().filter(|f| matches!(atproto::firehose::SubscribeReposFrame::decode(f), Ok(atproto::firehose::SubscribeReposFrame::Commit(_)))).count() as u64;
+    let commits =
+        firehose.iter().filter(|f| matches!(atproto::firehose::SubscribeReposFrame::decode(f), Ok(atproto::firehose::SubscribeReposFrame::Commit(_)))).count()
+            as u64;
     let mut zstd_bytes = 0u64;
     for m in jetstream {
         zstd_bytes += zstd::bulk::compress(m, level)?.len() as u64;
@@ -119,7 +121,16 @@ pub async fn run(spec: &Spec<Workload, ScaleSpec>, ctx: &Context) -> Result<()> 
     let mut relay = h.relay(&h.relay_options("relay", &plc.url())).await?;
     let (fh_file, js_file) = (h.work().join("firehose.bin.zst"), h.work().join("jetstream.bin.zst"));
     let record = |name: &str, file: &Path, jetstream: bool| {
-        let mut args = vec!["record".to_string(), relay.url(), "--out".into(), file.display().to_string(), "--idle".into(), "5s".into(), "--duration".into(), "24h".into()];
+        let mut args = vec![
+            "record".to_string(),
+            relay.url(),
+            "--out".into(),
+            file.display().to_string(),
+            "--idle".into(),
+            "5s".into(),
+            "--duration".into(),
+            "24h".into(),
+        ];
         if jetstream {
             args.push("--jetstream".into());
         }

@@ -59,9 +59,7 @@ impl Context {
     /// A progress bar of `len` units with an ETA, under the run's others.
     pub fn bar(&self, len: u64, what: &str) -> indicatif::ProgressBar {
         let bar = self.progress.add(indicatif::ProgressBar::new(len));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{prefix:>14} {msg:<28} {wide_bar} {pos}/{len} {elapsed} eta {eta}").expect("valid template"),
-        );
+        bar.set_style(indicatif::ProgressStyle::with_template("{prefix:>14} {msg:<28} {wide_bar} {pos}/{len} {elapsed} eta {eta}").expect("valid template"));
         bar.set_prefix(what.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar

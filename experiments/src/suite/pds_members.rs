@@ -31,8 +31,8 @@ use testbed::{free_port, Service};
 
 use super::Context;
 use crate::collect::{dir_bytes, Metrics, Sampler, Usage};
-use crate::proxy::CountingProxy;
 use crate::defs::{Fraction, NonEmpty, NonNegative, Positive, Spec};
+use crate::proxy::CountingProxy;
 
 pub const KIND: &str = "pds-members";
 
@@ -225,12 +225,8 @@ struct ConsumeFigures {
 }
 
 /// The disk parts of Sonde's PDS: column families of its RocksDB database.
-const SONDE_PARTS: &[(&str, &[&str])] = &[
-    ("repo_blocks", &["blocks"]),
-    ("record_index", &["records", "repos"]),
-    ("event_log", &["events"]),
-    ("accounts", &["accounts", "auth", "blobs"]),
-];
+const SONDE_PARTS: &[(&str, &[&str])] =
+    &[("repo_blocks", &["blocks"]), ("record_index", &["records", "repos"]), ("event_log", &["events"]), ("accounts", &["accounts", "auth", "blobs"])];
 
 /// loadgen's traffic model for this profile (its TOML workload file).
 fn traffic_model(w: &Workload) -> String {
@@ -260,7 +256,9 @@ pub async fn run(spec: &Spec<Workload, ScaleSpec>, ctx: &Context) -> Result<()> 
     for &target in &scale.targets.0 {
         for &members in scale.members(target) {
             bar.set_message(format!("{}, {members} members", target.name()));
-            let step = measure(w, scale, members, target, reference.as_ref(), &model, ctx).await.with_context(|| format!("{} with {members} members on {}", spec.name, target.name()))?;
+            let step = measure(w, scale, members, target, reference.as_ref(), &model, ctx)
+                .await
+                .with_context(|| format!("{} with {members} members on {}", spec.name, target.name()))?;
             ctx.push_step(&step);
             bar.inc(1);
         }

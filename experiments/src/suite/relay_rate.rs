@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Context;
 use crate::collect::{Metrics, Sampler};
-use crate::harness::World;
 use crate::defs::{NonEmpty, Positive, Spec};
+use crate::harness::World;
 use crate::suite::pds_members::UsageFigures;
 
 pub const KIND: &str = "relay-rate";
@@ -146,7 +146,8 @@ pub async fn run(spec: &Spec<Workload, ScaleSpec>, ctx: &Context) -> Result<()> 
     let mut best: Option<f64> = None;
     for (i, s) in scale.steps.0.iter().enumerate() {
         bar.set_message(format!("{:.0}/s, {} consumers", s.rate.0, s.consumers));
-        let step = measure(w, s, i, &plc.url(), ctx).await.with_context(|| format!("{} at {:.0} events/s with {} consumers", spec.name, s.rate.0, s.consumers))?;
+        let step =
+            measure(w, s, i, &plc.url(), ctx).await.with_context(|| format!("{} at {:.0} events/s with {} consumers", spec.name, s.rate.0, s.consumers))?;
         if step.derived.sustained {
             best = Some(best.map_or(step.rate, |b: f64| b.max(step.rate)));
         }
@@ -166,7 +167,16 @@ async fn measure(w: &Workload, s: &StepSpec, index: usize, plc_url: &str, ctx: &
         .then(|| {
             h.loadgen(
                 &format!("consumers-{index}"),
-                &["consume".into(), relay.url(), "--connections".into(), s.consumers.to_string(), "--duration".into(), "24h".into(), "--idle".into(), "5s".into()],
+                &[
+                    "consume".into(),
+                    relay.url(),
+                    "--connections".into(),
+                    s.consumers.to_string(),
+                    "--duration".into(),
+                    "24h".into(),
+                    "--idle".into(),
+                    "5s".into(),
+                ],
             )
         })
         .transpose()?;

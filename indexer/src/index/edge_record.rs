@@ -141,7 +141,11 @@ mod tests {
     #[test]
     fn a_follow_keeps_only_its_time() {
         let did = "did:plc:abcdefghijklmnopqrstuvwx";
-        let (cid, bytes) = record(vec![("$type", Ipld::String(FOLLOW.into())), ("createdAt", Ipld::String("2025-07-04T03:33:20.150Z".into())), ("subject", Ipld::String(did.into()))]);
+        let (cid, bytes) = record(vec![
+            ("$type", Ipld::String(FOLLOW.into())),
+            ("createdAt", Ipld::String("2025-07-04T03:33:20.150Z".into())),
+            ("subject", Ipld::String(did.into())),
+        ]);
         let (c, subject) = compact(EdgeKind::Follow, &cid, &bytes, BASE).unwrap();
         assert_eq!((c.subject_cid, c.created.delta_micros, subject.as_str()), (None, 27_000, did));
         assert_eq!(rebuild(EdgeKind::Follow, c, did, BASE), Some((cid, bytes.clone())));

@@ -31,11 +31,8 @@ pub struct PostFacts {
 impl PostFacts {
     /// The domains of the links (`domain:` search terms), lowercased, without `www.`.
     pub fn domains(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .links
-            .iter()
-            .filter_map(|l| url::Url::parse(l).ok()?.host_str().map(|h| h.trim_start_matches("www.").to_ascii_lowercase()))
-            .collect();
+        let mut out: Vec<String> =
+            self.links.iter().filter_map(|l| url::Url::parse(l).ok()?.host_str().map(|h| h.trim_start_matches("www.").to_ascii_lowercase())).collect();
         out.sort();
         out.dedup();
         out

@@ -47,8 +47,7 @@ fn walk(value: &Ipld, path: &mut String, out: &mut Vec<Link>, depth: usize) {
 }
 
 fn is_target(s: &str) -> bool {
-    (s.starts_with("at://") && s.parse::<atproto::syntax::AtUri>().is_ok())
-        || (s.starts_with("did:") && s.parse::<atproto::syntax::Did>().is_ok())
+    (s.starts_with("at://") && s.parse::<atproto::syntax::AtUri>().is_ok()) || (s.starts_with("did:") && s.parse::<atproto::syntax::Did>().is_ok())
 }
 
 #[cfg(test)]

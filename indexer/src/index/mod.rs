@@ -36,13 +36,24 @@ pub enum Facts {
     Profile,
     Post(Box<PostFacts>),
     /// A like or repost of `subject` (an AT-URI).
-    Like { subject: String },
-    Repost { subject: String },
+    Like {
+        subject: String,
+    },
+    Repost {
+        subject: String,
+    },
     /// A follow or block of `subject` (a DID).
-    Follow { subject: String },
-    Block { subject: String },
+    Follow {
+        subject: String,
+    },
+    Block {
+        subject: String,
+    },
     List,
-    ListItem { list: String, subject: String },
+    ListItem {
+        list: String,
+        subject: String,
+    },
     Generator,
     Threadgate,
     /// Any other collection: only its links are indexed.
@@ -98,7 +109,8 @@ pub struct Indexed {
 
 /// Indexes a record of `collection` from its DAG-CBOR.
 pub fn record(collection: &str, cbor: &[u8]) -> Result<Indexed, IndexError> {
-    let value = atproto::cbor::decode_value(cbor).map_err(|e| IndexError::Invalid { collection: typed_collection(collection).unwrap_or("(other)"), why: e.to_string() })?;
+    let value = atproto::cbor::decode_value(cbor)
+        .map_err(|e| IndexError::Invalid { collection: typed_collection(collection).unwrap_or("(other)"), why: e.to_string() })?;
     let facts = facts_of(collection, &value)?;
     Ok(Indexed { facts, links: links::extract(&value) })
 }

@@ -60,11 +60,7 @@ impl Query {
 
     pub fn profile_view(&self, viewer: Viewer, actor: ActorId, row: &ActorRow) -> Result<ProfileView> {
         let (display_name, description, indexed) = self.profile_fields(actor)?;
-        Ok(ProfileView {
-            basic: self.basic_with(viewer, actor, row, display_name)?,
-            description,
-            indexed_at: indexed.map(micros_to_rfc3339),
-        })
+        Ok(ProfileView { basic: self.basic_with(viewer, actor, row, display_name)?, description, indexed_at: indexed.map(micros_to_rfc3339) })
     }
 
     /// `app.bsky.actor.getProfile`.

@@ -8,7 +8,10 @@
 
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::views::{BlockedAuthor, BlockedPost, FeedViewPost, Like, NotFoundPost, PostOrNot, PostView, PostViewer, ProfileView, ReasonRepost, ReplyRef, ThreadNode, ThreadViewPost};
+use super::views::{
+    BlockedAuthor, BlockedPost, FeedViewPost, Like, NotFoundPost, PostOrNot, PostView, PostViewer, ProfileView, ReasonRepost, ReplyRef, ThreadNode,
+    ThreadViewPost,
+};
 use super::{hex_cursor, micros_to_rfc3339, parse_hex_cursor, Query, QueryError, Result, Viewer};
 use crate::index::{Facts, PostFacts, LIKE, POST, REPOST};
 use crate::search::query::PostQuery;
@@ -192,7 +195,14 @@ impl Query {
     }
 
     /// Merges streams newest first below `before`, keeping items `keep` accepts.
-    fn merge(&self, viewer: Viewer, mut streams: Vec<Stream>, before: Option<u64>, limit: usize, keep: &dyn Fn(&Loaded, bool) -> bool) -> Result<super::Page<FeedViewPost>> {
+    fn merge(
+        &self,
+        viewer: Viewer,
+        mut streams: Vec<Stream>,
+        before: Option<u64>,
+        limit: usize,
+        keep: &dyn Fn(&Loaded, bool) -> bool,
+    ) -> Result<super::Page<FeedViewPost>> {
         if let Some(b) = before {
             for s in &mut streams {
                 s.after = Some(cat(&[&s.prefix, &b.to_be_bytes()]));
@@ -271,7 +281,10 @@ impl Query {
             if repost {
                 return true;
             }
-            let media = p.facts.embed.as_deref().is_some_and(|e| matches!(e, "app.bsky.embed.images" | "app.bsky.embed.video" | "app.bsky.embed.recordWithMedia" | "app.bsky.embed.gallery"));
+            let media =
+                p.facts.embed.as_deref().is_some_and(|e| {
+                    matches!(e, "app.bsky.embed.images" | "app.bsky.embed.video" | "app.bsky.embed.recordWithMedia" | "app.bsky.embed.gallery")
+                });
             match filter {
                 AuthorFilter::PostsWithReplies => true,
                 AuthorFilter::PostsNoReplies => p.facts.reply_parent.is_none(),

@@ -53,7 +53,8 @@ impl Query {
 
     /// `getRelationships`: follow edges both ways between `actor` and each of `others`.
     pub fn relationships(&self, actor: &str, others: &[String]) -> Result<(String, Vec<Relationship>)> {
-        let (id, row) = self.store.find_actor(actor)?.ok_or_else(|| QueryError::Named { error: "ActorNotFound", message: format!("actor not found: {actor}") })?;
+        let (id, row) =
+            self.store.find_actor(actor)?.ok_or_else(|| QueryError::Named { error: "ActorNotFound", message: format!("actor not found: {actor}") })?;
         let mut out = Vec::new();
         for other in others {
             let Some((oid, orow)) = self.store.find_actor(other)? else {
@@ -101,7 +102,10 @@ impl Query {
         for (k, v) in &page.items {
             let (Some(subject), Some(rkey)) = (ActorId::read(&k[5..]), crate::store::Rkey::read(v)) else { continue };
             let Some(row) = self.visible(subject)? else { continue };
-            items.push(ListItemView { uri: self.edge_uri(&view.creator.basic.did, crate::index::LISTITEM, rkey)?, subject: self.profile_view(viewer, subject, &row)? });
+            items.push(ListItemView {
+                uri: self.edge_uri(&view.creator.basic.did, crate::index::LISTITEM, rkey)?,
+                subject: self.profile_view(viewer, subject, &row)?,
+            });
         }
         Ok((view, Page { items, cursor: page.next.map(|k| hex_cursor(&k)) }))
     }
@@ -124,4 +128,3 @@ impl Query {
         Ok(Page { items, cursor: page.next.map(|k| hex_cursor(&k)) })
     }
 }
-

@@ -57,9 +57,7 @@ pub struct Query {
 pub struct Viewer(pub Option<ActorId>);
 
 pub(crate) fn micros_to_rfc3339(micros: u64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros as i64)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::DateTime::from_timestamp_micros(micros as i64).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub(crate) fn hex_cursor(key: &[u8]) -> String {
@@ -70,10 +68,7 @@ pub(crate) fn parse_hex_cursor(cursor: &str) -> Result<Vec<u8>> {
     if cursor.len() % 2 != 0 || cursor.len() > 256 {
         return Err(QueryError::BadRequest("malformed cursor".into()));
     }
-    (0..cursor.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).map_err(|_| QueryError::BadRequest("malformed cursor".into())))
-        .collect()
+    (0..cursor.len()).step_by(2).map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).map_err(|_| QueryError::BadRequest("malformed cursor".into()))).collect()
 }
 
 impl Query {
@@ -86,7 +81,9 @@ impl Query {
         match row.status {
             AccountStatus::Active => Ok((id, row)),
             AccountStatus::Deactivated => Err(QueryError::Named { error: "AccountDeactivated", message: "account is deactivated".into() }),
-            AccountStatus::Takendown | AccountStatus::Suspended => Err(QueryError::Named { error: "AccountTakedown", message: "account has been suspended".into() }),
+            AccountStatus::Takendown | AccountStatus::Suspended => {
+                Err(QueryError::Named { error: "AccountTakedown", message: "account has been suspended".into() })
+            }
             _ => Err(QueryError::Named { error: "NotFound", message: format!("profile not found: {actor}") }),
         }
     }

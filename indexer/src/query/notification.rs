@@ -3,9 +3,9 @@
 
 use super::views::Notification;
 use super::{micros_to_rfc3339, Page, Query, QueryError, Result, Viewer};
+use crate::index::edge_record;
 use crate::store::rows::{self, NotifRow};
 use crate::store::write::Reason;
-use crate::index::edge_record;
 use crate::store::{ActorId, RecordId, RecordKey, Rkey, StoreError};
 
 impl Query {

@@ -101,7 +101,9 @@ impl PostQuery {
                 must.push((Occur::Must, phrase_or_term(terms)));
             }
         }
-        for (field, values) in [(f.author, &self.from), (f.reply_to, &self.to), (f.mention, &self.mentions), (f.tag, &self.tags), (f.domain, &self.domains), (f.lang, &self.langs)] {
+        for (field, values) in
+            [(f.author, &self.from), (f.reply_to, &self.to), (f.mention, &self.mentions), (f.tag, &self.tags), (f.domain, &self.domains), (f.lang, &self.langs)]
+        {
             for v in values {
                 must.push((Occur::Must, term(field, v)));
             }
@@ -140,8 +142,14 @@ mod tests {
         let q = PostQuery::parse(r#"rust "memory safe" from:alice.test to:@bob.test mentions:did:plc:c #Tag domain:www.Example.com lang:en-US since:2026-07-01 until:2026-07-05T00:00:00Z"#).unwrap();
         assert_eq!(q.words, ["rust"]);
         assert_eq!(q.phrases, ["memory safe"]);
-        assert_eq!((q.from.as_slice(), q.to.as_slice(), q.mentions.as_slice()), (&["alice.test".to_string()][..], &["bob.test".to_string()][..], &["did:plc:c".to_string()][..]));
-        assert_eq!((q.tags.as_slice(), q.domains.as_slice(), q.langs.as_slice()), (&["tag".to_string()][..], &["example.com".to_string()][..], &["en".to_string()][..]));
+        assert_eq!(
+            (q.from.as_slice(), q.to.as_slice(), q.mentions.as_slice()),
+            (&["alice.test".to_string()][..], &["bob.test".to_string()][..], &["did:plc:c".to_string()][..])
+        );
+        assert_eq!(
+            (q.tags.as_slice(), q.domains.as_slice(), q.langs.as_slice()),
+            (&["tag".to_string()][..], &["example.com".to_string()][..], &["en".to_string()][..])
+        );
         assert_eq!(q.since, Some(1_782_864_000_000_000));
         assert_eq!(q.until, Some(1_783_209_600_000_000));
         assert_eq!(PostQuery::parse("  "), Err(QueryError::Empty));

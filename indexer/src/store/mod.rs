@@ -66,9 +66,34 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Every column family, in the order the key table lists them.
 pub const CFS: &[&str] = &[
-    "meta", "did", "actor", "rev", "intern", "rid", "rid_key", "doc", "like_fwd", "like_rev", "repost_fwd", "repost_rev",
-    "follow_fwd", "follow_rev", "block_fwd", "block_rev", "listitem_fwd", "listitem_rev", "reply", "quote", "notif", "seen",
-    "count", "link", "link_fwd", "search_queue", "identity_queue", "backfill_queue",
+    "meta",
+    "did",
+    "actor",
+    "rev",
+    "intern",
+    "rid",
+    "rid_key",
+    "doc",
+    "like_fwd",
+    "like_rev",
+    "repost_fwd",
+    "repost_rev",
+    "follow_fwd",
+    "follow_rev",
+    "block_fwd",
+    "block_rev",
+    "listitem_fwd",
+    "listitem_rev",
+    "reply",
+    "quote",
+    "notif",
+    "seen",
+    "count",
+    "link",
+    "link_fwd",
+    "search_queue",
+    "identity_queue",
+    "backfill_queue",
 ];
 
 /// The edge column families whose bytes the per-edge size target counts.

@@ -29,10 +29,8 @@ impl Store {
             }
         }
         let post = self.coll_id(crate::index::POST)?;
-        let edge_colls: Vec<u16> = ["like", "repost", "follow", "block", "listitem"]
-            .iter()
-            .filter_map(|n| self.coll_id(&edge_collection(n)).ok().flatten().map(|c| c.0))
-            .collect();
+        let edge_colls: Vec<u16> =
+            ["like", "repost", "follow", "block", "listitem"].iter().filter_map(|n| self.coll_id(&edge_collection(n)).ok().flatten().map(|c| c.0)).collect();
         let mut per_coll: BTreeMap<u16, i64> = BTreeMap::new();
         for cf in ["doc", "link_fwd"] {
             for item in self.db.iterator_cf(self.cf(cf), rocksdb::IteratorMode::Start) {

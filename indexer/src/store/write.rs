@@ -212,24 +212,15 @@ fn meta_u64(store: &Store, key: &str) -> Result<u64> {
 
 impl Writer {
     pub fn new(store: Arc<Store>) -> Result<Writer> {
-        let mut w = Writer {
-            store,
-            next: Counters::default(),
-            actors: moka::sync::Cache::new(1_000_000),
-            interned: moka::sync::Cache::new(1_000_000),
-        };
+        let mut w = Writer { store, next: Counters::default(), actors: moka::sync::Cache::new(1_000_000), interned: moka::sync::Cache::new(1_000_000) };
         w.load_counters()?;
         Ok(w)
     }
 
     fn load_counters(&mut self) -> Result<()> {
         let s = &self.store;
-        let mut next = Counters {
-            actor: meta_u64(s, "next/actor")? as u32,
-            rid: meta_u64(s, "next/rid")?,
-            search: meta_u64(s, "next/search")?,
-            tables: HashMap::new(),
-        };
+        let mut next =
+            Counters { actor: meta_u64(s, "next/actor")? as u32, rid: meta_u64(s, "next/rid")?, search: meta_u64(s, "next/search")?, tables: HashMap::new() };
         for t in [Table::Coll, Table::Path, Table::Rkey, Table::Target] {
             next.tables.insert(t, meta_u64(s, t.tags().2)?);
         }
@@ -243,7 +234,15 @@ impl Writer {
 
     pub fn batch(&mut self) -> Batch<'_> {
         let next = self.next.clone();
-        Batch { w: self, wb: WriteBatch::default(), overlay: HashMap::new(), next, new_interned: Vec::new(), new_actors: Vec::new(), out: BatchOutput::default() }
+        Batch {
+            w: self,
+            wb: WriteBatch::default(),
+            overlay: HashMap::new(),
+            next,
+            new_interned: Vec::new(),
+            new_actors: Vec::new(),
+            out: BatchOutput::default(),
+        }
     }
 }
 
@@ -480,9 +479,7 @@ impl<'w> Batch<'w> {
     }
 
     fn find_record_key(&self, did: &str, collection: &str, rkey: &str) -> Result<Option<RecordKey>> {
-        let (Some(actor), Some(coll), Some(rkey)) =
-            (self.find_actor(did)?, self.find_interned(Table::Coll, collection)?, self.find_rkey(rkey)?)
-        else {
+        let (Some(actor), Some(coll), Some(rkey)) = (self.find_actor(did)?, self.find_interned(Table::Coll, collection)?, self.find_rkey(rkey)?) else {
             return Ok(None);
         };
         Ok(Some(RecordKey { actor, coll: CollId(coll as u16), rkey }))
@@ -580,7 +577,16 @@ impl<'w> Batch<'w> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn index_record(&mut self, key: RecordKey, did: &str, collection: &str, rkey: &str, cid: Cid, cbor: &[u8], indexed: &Indexed) -> Result<Result<(), String>> {
+    fn index_record(
+        &mut self,
+        key: RecordKey,
+        did: &str,
+        collection: &str,
+        rkey: &str,
+        cid: Cid,
+        cbor: &[u8],
+        indexed: &Indexed,
+    ) -> Result<Result<(), String>> {
         // Resolve the subject first: an edge to something that is not a record by DID is invalid.
         if let Some((kind, subject)) = indexed.facts.edge() {
             let Some(value) = self.edge_value(kind, &indexed.facts, subject)? else {
@@ -723,7 +729,11 @@ impl<'w> Batch<'w> {
         if let Some(parent) = &post.reply_parent {
             if let Some((parent_key, parent_id)) = self.uri_id(parent)? {
                 let k = cat(&[&parent_id.bytes(), &id.bytes()]);
-                if sign > 0 { self.put("reply", &k, &[]) } else { self.delete("reply", &k) }
+                if sign > 0 {
+                    self.put("reply", &k, &[])
+                } else {
+                    self.delete("reply", &k)
+                }
                 self.add_count(count::REPLIES, &parent_id.bytes(), sign);
                 self.notify(parent_key.actor, key, Reason::Reply, row(Some(parent_id)));
                 notified.push(parent_key.actor);
@@ -732,7 +742,11 @@ impl<'w> Batch<'w> {
         if let Some(quoted) = &post.quote {
             if let Some((quoted_key, quoted_id)) = self.uri_id(quoted)? {
                 let k = cat(&[&quoted_id.bytes(), &id.bytes()]);
-                if sign > 0 { self.put("quote", &k, &[]) } else { self.delete("quote", &k) }
+                if sign > 0 {
+                    self.put("quote", &k, &[])
+                } else {
+                    self.delete("quote", &k)
+                }
                 self.add_count(count::QUOTES, &quoted_id.bytes(), sign);
                 if !notified.contains(&quoted_key.actor) {
                     self.notify(quoted_key.actor, key, Reason::Quote, row(Some(quoted_id)));

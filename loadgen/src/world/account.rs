@@ -173,9 +173,7 @@ pub fn repo_car(shared: &SharedRepo, origin: &Origin, did: &str) -> Result<Vec<u
     if let Some((_, path)) = missing.into_iter().next() {
         return Err(RepoError::RecordNotFound(path.to_string()));
     }
-    let blocks = std::iter::once((snap.head.cid, snap.commit.clone()))
-        .chain(snap.nodes.iter().map(|(c, b)| (*c, b.clone())))
-        .chain(records);
+    let blocks = std::iter::once((snap.head.cid, snap.commit.clone())).chain(snap.nodes.iter().map(|(c, b)| (*c, b.clone()))).chain(records);
     let blocks: Vec<(Cid, Bytes)> = blocks.collect();
     Ok(atproto::car::write(&[snap.head.cid], blocks.iter().map(|(c, b)| (c, b.as_ref()))))
 }
@@ -219,7 +217,14 @@ mod tests {
             sa.shared.apply(&data, 1);
         }
         let path = sa.repo.records().unwrap()[0].0.clone();
-        let data = sa.repo.apply_writes(&[atproto::repo::RecordWrite::Delete { collection: path.split('/').next().unwrap().into(), rkey: path.split('/').nth(1).unwrap().into() }], &key, &Tid::from_parts(1_790_000_000_000_100, 3).to_string()).unwrap();
+        let data = sa
+            .repo
+            .apply_writes(
+                &[atproto::repo::RecordWrite::Delete { collection: path.split('/').next().unwrap().into(), rkey: path.split('/').nth(1).unwrap().into() }],
+                &key,
+                &Tid::from_parts(1_790_000_000_000_100, 3).to_string(),
+            )
+            .unwrap();
         sa.shared.apply(&data, -1);
         let mut fresh = Mst::new(MemoryBlockStore::new());
         for (k, v) in sa.repo.records().unwrap() {

@@ -24,8 +24,8 @@ use atproto::repo::{PreparedCommit, RecordWrite, RepoError};
 use atproto::syntax::Tid;
 use bytes::Bytes;
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use super::account::AccountState;
 use super::records;
@@ -112,9 +112,7 @@ impl Planner {
             }
             None => (None, chrono::Utc::now().timestamp_millis()),
         };
-        let time = chrono::DateTime::from_timestamp_millis(time_ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let time = chrono::DateTime::from_timestamp_millis(time_ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         Plan { index, draw, other, host, seq, due_s, time }
     }
 }
@@ -200,13 +198,7 @@ impl Job {
 
 /// Notes a batch's accounts as written and unloads trees beyond the bound, skipping (once)
 /// those written since they were last considered (CLOCK).
-fn touch(
-    states: &[Mutex<AccountState>],
-    decoded: &mut VecDeque<usize>,
-    referenced: &mut [Option<bool>],
-    max_decoded: usize,
-    written: Vec<usize>,
-) {
+fn touch(states: &[Mutex<AccountState>], decoded: &mut VecDeque<usize>, referenced: &mut [Option<bool>], max_decoded: usize, written: Vec<usize>) {
     for a in written {
         match &mut referenced[a] {
             Some(bit) => *bit = true,
@@ -361,12 +353,7 @@ fn sign_and_finish(
 fn prepare<'a>(state: &mut AccountState, account: usize, plan: &'a Plan, ctx: &Context) -> Result<Step<'a>, GenError> {
     let (op, collection) = match plan.draw {
         Draw::Identity { .. } => {
-            let evt = IdentityEvent {
-                seq: plan.seq,
-                did: ctx.dids[account].clone(),
-                time: plan.time.clone(),
-                handle: Some(ctx.handles[account].clone()),
-            };
+            let evt = IdentityEvent { seq: plan.seq, did: ctx.dids[account].clone(), time: plan.time.clone(), handle: Some(ctx.handles[account].clone()) };
             return Ok(Step::Done(emitted(plan, EmittedKind::Identity, SubscribeReposFrame::Identity(evt))));
         }
         Draw::Account { .. } => {
@@ -381,9 +368,7 @@ fn prepare<'a>(state: &mut AccountState, account: usize, plan: &'a Plan, ctx: &C
     let other_did = &ctx.dids[plan.other];
     let other_rkey = Tid::from_parts(ctx.epoch_micros - rng.gen_range(1..30 * 86_400_000_000u64), 0).to_string();
     // Record timestamps follow the virtual clock, so they too are fixed by seed and epoch.
-    let created_at = chrono::DateTime::from_timestamp_micros(at as i64)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let created_at = chrono::DateTime::from_timestamp_micros(at as i64).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let created_at = created_at.as_str();
     // A delete removes an earlier record of the drawn collection (or any collection);
     // with nothing to delete it becomes a create.
@@ -418,15 +403,10 @@ fn prepare<'a>(state: &mut AccountState, account: usize, plan: &'a Plan, ctx: &C
             rkey: "self".into(),
             record: records::record(Collection::Profile, &mut rng, created_at, other_did, &other_rkey),
         },
-        OpKind::Delete => {
-            RecordWrite::Delete { collection: collection.nsid().into(), rkey: deleted.expect("picked above") }
-        }
+        OpKind::Delete => RecordWrite::Delete { collection: collection.nsid().into(), rkey: deleted.expect("picked above") },
     };
     let rev = state.next_tid(at, clock_id);
-    let commit = state
-        .repo
-        .prepare_commit(std::slice::from_ref(&write), rev.as_str())
-        .map_err(|source| GenError::Repo { account, source })?;
+    let commit = state.repo.prepare_commit(std::slice::from_ref(&write), rev.as_str()).map_err(|source| GenError::Repo { account, source })?;
     let records = match op {
         OpKind::Create => 1,
         OpKind::Delete => -1,

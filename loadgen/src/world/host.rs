@@ -110,12 +110,8 @@ impl Host {
     }
 
     fn account<T>(&self, did: &str, f: impl FnOnce(&HostAccount) -> T) -> Result<T, XrpcError> {
-        let i = *self
-            .by_did
-            .read()
-            .expect("index lock")
-            .get(did)
-            .ok_or_else(|| XrpcError::invalid_request_named("RepoNotFound", format!("no repo for {did}")))?;
+        let i =
+            *self.by_did.read().expect("index lock").get(did).ok_or_else(|| XrpcError::invalid_request_named("RepoNotFound", format!("no repo for {did}")))?;
         Ok(f(&self.accounts.read().expect("accounts lock")[i]))
     }
 }

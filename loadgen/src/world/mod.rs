@@ -204,13 +204,7 @@ impl World {
         let threads = if opts.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { opts.threads };
         let urls: Vec<String> = hosts.iter().map(|h| h.url()).collect();
         let model = Arc::new(opts.model.clone());
-        let origin = move |index: usize| account::Origin {
-            index,
-            records: sizes[index],
-            seed: opts.seed,
-            epoch_micros,
-            model: model.clone(),
-        };
+        let origin = move |index: usize| account::Origin { index, records: sizes[index], seed: opts.seed, epoch_micros, model: model.clone() };
         progress.set_length(opts.accounts as u64);
         let (identities, states) = {
             let (opts, account_host, progress, origin) = (opts.clone(), account_host.clone(), progress.clone(), origin.clone());

@@ -11,9 +11,9 @@ use crate::model::Collection;
 
 /// The vocabulary of generated post text (read drivers build search queries from it).
 pub const WORDS: &[&str] = &[
-    "the", "a", "sky", "today", "really", "love", "this", "new", "post", "thread", "people", "just", "think", "about",
-    "good", "morning", "coffee", "cat", "photo", "art", "music", "news", "read", "more", "here", "what", "why",
-    "open", "protocol", "network", "feed", "friends", "weekend", "finally", "great", "idea", "city", "book",
+    "the", "a", "sky", "today", "really", "love", "this", "new", "post", "thread", "people", "just", "think", "about", "good", "morning", "coffee", "cat",
+    "photo", "art", "music", "news", "read", "more", "here", "what", "why", "open", "protocol", "network", "feed", "friends", "weekend", "finally", "great",
+    "idea", "city", "book",
 ];
 
 fn s(v: &str) -> Ipld {
@@ -62,18 +62,8 @@ pub fn record(collection: Collection, rng: &mut impl Rng, created_at: &str, othe
             map(fields)
         }
         Collection::Follow | Collection::Block => map(vec![ty, created, ("subject", s(other_did))]),
-        Collection::ListItem => map(vec![
-            ty,
-            created,
-            ("subject", s(other_did)),
-            ("list", s(&format!("at://{other_did}/app.bsky.graph.list/{other_rkey}"))),
-        ]),
-        Collection::Profile => map(vec![
-            ty,
-            created,
-            ("displayName", s(&text(rng).chars().take(40).collect::<String>())),
-            ("description", s(&text(rng))),
-        ]),
+        Collection::ListItem => map(vec![ty, created, ("subject", s(other_did)), ("list", s(&format!("at://{other_did}/app.bsky.graph.list/{other_rkey}")))]),
+        Collection::Profile => map(vec![ty, created, ("displayName", s(&text(rng).chars().take(40).collect::<String>())), ("description", s(&text(rng)))]),
     }
 }
 

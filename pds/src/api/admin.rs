@@ -34,10 +34,7 @@ fn account_info(s: &AppState, a: &Account) -> Result<Value, XrpcError> {
 }
 
 fn find(s: &AppState, did: &str) -> Result<Account, XrpcError> {
-    s.store
-        .account(did)
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::not_found("Account not found"))
+    s.store.account(did).map_err(internal)?.ok_or_else(|| XrpcError::not_found("Account not found"))
 }
 
 pub async fn get_account_info(s: &AppState, req: &Req) -> XrpcResult {
@@ -113,10 +110,7 @@ pub async fn remove_account(s: &AppState, account: &Account, mut batch: WriteBat
         s.store.delete_blob(&mut batch, &did, &cid);
     }
     s.store.delete_account(&mut batch, account);
-    s.store
-        .commit(batch, vec![account_event(&did, false, Some("deleted"))])
-        .await
-        .map_err(internal)?;
+    s.store.commit(batch, vec![account_event(&did, false, Some("deleted"))]).await.map_err(internal)?;
     *repo = None;
     drop(repo);
     let _ = tokio::fs::remove_dir_all(s.config.blobstore_location.join(&did)).await;
@@ -134,9 +128,7 @@ pub async fn update_account_password(s: &AppState, req: &Req) -> XrpcResult {
     s.auth.admin(&req.headers)?;
     let input: PasswordInput = req.json()?;
     let account = find(s, &input.did)?;
-    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&input.password))
-        .await
-        .map_err(internal)?;
+    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&input.password)).await.map_err(internal)?;
     let mut updated = account.clone();
     updated.password_hash = hash;
     let mut batch = WriteBatch::default();
@@ -146,19 +138,14 @@ pub async fn update_account_password(s: &AppState, req: &Req) -> XrpcResult {
 }
 
 fn subject_did(subject: &Value) -> Result<&str, XrpcError> {
-    subject
-        .get("did")
-        .and_then(Value::as_str)
-        .ok_or_else(|| XrpcError::invalid_request("Only repoRef subjects are supported"))
+    subject.get("did").and_then(Value::as_str).ok_or_else(|| XrpcError::invalid_request("Only repoRef subjects are supported"))
 }
 
 /// Takedown (and reversal) of an account: `takedown.applied` sets status `takendown`.
 pub async fn update_subject_status(s: &AppState, req: &Req) -> XrpcResult {
     s.auth.admin(&req.headers)?;
     let input: Value = req.json()?;
-    let subject = input
-        .get("subject")
-        .ok_or_else(|| XrpcError::invalid_request("Input must have the property \"subject\""))?;
+    let subject = input.get("subject").ok_or_else(|| XrpcError::invalid_request("Input must have the property \"subject\""))?;
     let account = find(s, subject_did(subject)?)?;
     if let Some(takedown) = input.get("takedown") {
         let applied = takedown.get("applied").and_then(Value::as_bool).unwrap_or(false);

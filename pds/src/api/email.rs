@@ -35,10 +35,7 @@ async fn send_token(s: &AppState, account: &Account, to: &str, purpose: Purpose)
 }
 
 fn require_email(account: &Account) -> Result<&str, XrpcError> {
-    account
-        .email
-        .as_deref()
-        .ok_or_else(|| XrpcError::invalid_request("Account does not have an email address"))
+    account.email.as_deref().ok_or_else(|| XrpcError::invalid_request("Account does not have an email address"))
 }
 
 /// Takes `token` for `purpose` into `batch`: the account it belongs to.
@@ -52,9 +49,7 @@ fn take_token(s: &AppState, batch: &mut WriteBatch, token: &str, purpose: Purpos
 
 async fn password_matches(account: &Account, password: String) -> Result<bool, XrpcError> {
     let hash = account.password_hash.clone();
-    tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash))
-        .await
-        .map_err(internal)
+    tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash)).await.map_err(internal)
 }
 
 pub async fn request_account_delete(s: &AppState, req: &Req) -> XrpcResult {
@@ -74,11 +69,7 @@ struct DeleteAccountInput {
 
 pub async fn delete_account(s: &AppState, req: &Req) -> XrpcResult {
     let input: DeleteAccountInput = req.json()?;
-    let account = s
-        .store
-        .account(&input.did)
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::invalid_request("account not found"))?;
+    let account = s.store.account(&input.did).map_err(internal)?.ok_or_else(|| XrpcError::invalid_request("account not found"))?;
     if !password_matches(&account, input.password).await? {
         return Err(XrpcError::auth_required("Invalid did or password"));
     }
@@ -116,15 +107,9 @@ pub async fn reset_password(s: &AppState, req: &Req) -> XrpcResult {
     let input: ResetPasswordInput = req.json()?;
     let mut batch = WriteBatch::default();
     let did = take_token(s, &mut batch, &input.token, Purpose::ResetPassword)?;
-    let account = s
-        .store
-        .account(&did)
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::invalid_token("Token is invalid"))?;
+    let account = s.store.account(&did).map_err(internal)?.ok_or_else(|| XrpcError::invalid_token("Token is invalid"))?;
     let password = input.password;
-    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-        .await
-        .map_err(internal)?;
+    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password)).await.map_err(internal)?;
     let mut updated = account.clone();
     updated.password_hash = hash;
     s.store.put_account(&mut batch, &updated, Some(&account));
@@ -149,16 +134,8 @@ struct ConfirmEmailInput {
 pub async fn confirm_email(s: &AppState, req: &Req) -> XrpcResult {
     let access = s.auth.access_full(&req.headers)?;
     let input: ConfirmEmailInput = req.json()?;
-    let account = s
-        .store
-        .account(&access.did)
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::invalid_request_named("AccountNotFound", "Account not found"))?;
-    if !account
-        .email
-        .as_deref()
-        .is_some_and(|e| e.eq_ignore_ascii_case(input.email.trim()))
-    {
+    let account = s.store.account(&access.did).map_err(internal)?.ok_or_else(|| XrpcError::invalid_request_named("AccountNotFound", "Account not found"))?;
+    if !account.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(input.email.trim())) {
         return Err(XrpcError::invalid_request_named("InvalidEmail", "Invalid email"));
     }
     let mut batch = WriteBatch::default();
@@ -201,10 +178,7 @@ pub async fn update_email(s: &AppState, req: &Req) -> XrpcResult {
     let account = authed_account(s, &access, false)?;
     let mut batch = WriteBatch::default();
     if account.email_confirmed_at.is_some() {
-        let token = input
-            .token
-            .as_deref()
-            .ok_or_else(|| XrpcError::invalid_request_named("TokenRequired", "Confirmation token required"))?;
+        let token = input.token.as_deref().ok_or_else(|| XrpcError::invalid_request_named("TokenRequired", "Confirmation token required"))?;
         if take_token(s, &mut batch, token, Purpose::UpdateEmail)? != account.did {
             return Err(XrpcError::invalid_token("Token is invalid"));
         }

@@ -23,11 +23,7 @@ pub struct Params {
     cursor: Option<i64>,
 }
 
-pub async fn subscribe_repos(
-    State(state): State<Arc<AppState>>,
-    Query(params): Query<Params>,
-    ws: WebSocketUpgrade,
-) -> Response {
+pub async fn subscribe_repos(State(state): State<Arc<AppState>>, Query(params): Query<Params>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(move |socket| async move {
         metrics::gauge!("pds_firehose_subscribers").increment(1.0);
         if let Err(e) = run(state, params.cursor, socket).await {
@@ -68,10 +64,7 @@ async fn run(state: Arc<AppState>, cursor: Option<i64>, mut socket: WebSocket) -
         None => head,
         Some(c) if c < 0 => 0,
         Some(c) if c as u64 > head => {
-            let frame = SubscribeReposFrame::Error(ErrorFrame {
-                error: "FutureCursor".into(),
-                message: Some("Cursor in the future.".into()),
-            });
+            let frame = SubscribeReposFrame::Error(ErrorFrame { error: "FutureCursor".into(), message: Some("Cursor in the future.".into()) });
             send(&mut socket, &frame.encode()).await?;
             let _ = socket.send(Message::Close(None)).await;
             return Ok(());

@@ -24,10 +24,7 @@ pub async fn resolve_handle(s: &AppState, req: &Req) -> XrpcResult {
     }
     match s.resolver.resolve_handle(&handle).await {
         Ok(did) => ok_json(json!({"did": did.as_str()})),
-        Err(_) => Err(XrpcError::invalid_request_named(
-            "HandleNotFound",
-            "Unable to resolve handle",
-        )),
+        Err(_) => Err(XrpcError::invalid_request_named("HandleNotFound", "Unable to resolve handle")),
     }
 }
 
@@ -42,26 +39,12 @@ pub async fn update_handle(s: &AppState, req: &Req) -> XrpcResult {
     let input: UpdateHandleInput = req.json()?;
     let _guard = s.account_lock.lock().await;
     let wanted = input.handle.to_ascii_lowercase();
-    let handle = if wanted == account.handle {
-        wanted
-    } else {
-        check_new_handle(s, &input.handle)?
-    };
+    let handle = if wanted == account.handle { wanted } else { check_new_handle(s, &input.handle)? };
     // Update the DID document: the latest op, with the new handle.
     let did = account.did.clone();
     let upstream = |e: plc::ClientError| XrpcError::upstream_failure(format!("PLC directory: {e}"));
-    let last = s
-        .plc
-        .get_last_op(&did)
-        .await
-        .map_err(upstream)?
-        .ok_or_else(|| XrpcError::upstream_failure("DID not found in the PLC directory"))?;
-    let mut state = s
-        .plc
-        .get_data(&did)
-        .await
-        .map_err(upstream)?
-        .ok_or_else(|| XrpcError::upstream_failure("DID not found in the PLC directory"))?;
+    let last = s.plc.get_last_op(&did).await.map_err(upstream)?.ok_or_else(|| XrpcError::upstream_failure("DID not found in the PLC directory"))?;
+    let mut state = s.plc.get_data(&did).await.map_err(upstream)?.ok_or_else(|| XrpcError::upstream_failure("DID not found in the PLC directory"))?;
     if state.handle() != Some(handle.as_str()) {
         state.set_handle(&handle);
         let op = atproto::plc::update(&last, state, &s.config.rotation_key);
@@ -71,20 +54,14 @@ pub async fn update_handle(s: &AppState, req: &Req) -> XrpcResult {
     updated.handle = handle.clone();
     let mut batch = WriteBatch::default();
     s.store.put_account(&mut batch, &updated, Some(&account));
-    s.store
-        .commit(batch, vec![identity_event(&did, Some(handle.clone()))])
-        .await
-        .map_err(internal)?;
+    s.store.commit(batch, vec![identity_event(&did, Some(handle.clone()))]).await.map_err(internal)?;
     tracing::info!(%did, %handle, "handle updated");
     ok_empty()
 }
 
 /// The DID of the hosted handle named by the `Host` header, as plain text.
 pub async fn well_known_atproto_did(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let host = host.split(':').next().unwrap_or("").to_ascii_lowercase();
     match s.store.did_for_handle(&host) {
         Ok(Some(did)) => ([(http::header::CONTENT_TYPE, "text/plain")], did).into_response(),

@@ -40,15 +40,8 @@ pub async fn handler(
     if method != Method::POST {
         return XrpcError::invalid_request("Incorrect HTTP method").into_response();
     }
-    let req = Req {
-        params: Params::parse(uri.query().unwrap_or("")),
-        method,
-        headers,
-        body,
-        ip: Some(addr.ip()),
-        nsid: "com.atproto.repo.importRepo".into(),
-        uri,
-    };
+    let req =
+        Req { params: Params::parse(uri.query().unwrap_or("")), method, headers, body, ip: Some(addr.ip()), nsid: "com.atproto.repo.importRepo".into(), uri };
     import_repo(&state, &req).await.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -64,10 +57,7 @@ fn read_repo(did: &str, car: &[u8]) -> Result<ImportedRepo, XrpcError> {
     let store = car.into_store();
     let commit = Commit::decode(&store.require(&root).map_err(bad)?).map_err(bad)?;
     if commit.did != did {
-        return Err(XrpcError::invalid_request(format!(
-            "The repository is for {}, not {did}",
-            commit.did
-        )));
+        return Err(XrpcError::invalid_request(format!("The repository is for {}, not {did}", commit.did)));
     }
     let leaves = atproto::mst::diff::leaves(&store, commit.data).map_err(bad)?;
     let mut mst = Mst::new(MemoryBlockStore::new());
@@ -97,15 +87,9 @@ pub async fn import_repo(s: &AppState, req: &Req) -> XrpcResult {
     let key = signing_key(&account)?;
     let did = account.did.clone();
     let body = req.body.clone();
-    let imported = tokio::task::spawn_blocking(move || read_repo(&did, &body))
-        .await
-        .map_err(internal)??;
+    let imported = tokio::task::spawn_blocking(move || read_repo(&did, &body)).await.map_err(internal)??;
     let records = imported.records.len();
-    let commit = s
-        .repos
-        .import(&account.did, &key, imported)
-        .await
-        .map_err(super::repo::write_error)?;
+    let commit = s.repos.import(&account.did, &key, imported).await.map_err(super::repo::write_error)?;
     tracing::info!(did = %account.did, records, rev = %commit.rev, "repository imported");
     ok_empty()
 }

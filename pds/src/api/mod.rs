@@ -59,24 +59,17 @@ impl Params {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
     pub fn required(&self, name: &str) -> Result<&str, XrpcError> {
-        self.get(name)
-            .ok_or_else(|| XrpcError::invalid_request(format!("Error: Params must have the property \"{name}\"")))
+        self.get(name).ok_or_else(|| XrpcError::invalid_request(format!("Error: Params must have the property \"{name}\"")))
     }
     pub fn limit(&self, default: usize, max: usize) -> Result<usize, XrpcError> {
         match self.get("limit") {
             None => Ok(default),
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(XrpcError::invalid_request(format!(
-                    "Error: limit must be an integer between 1 and {max}"
-                ))),
+                _ => Err(XrpcError::invalid_request(format!("Error: limit must be an integer between 1 and {max}"))),
             },
         }
     }
@@ -117,21 +110,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = (state.config.blob_upload_limit as usize).max(2 << 20) + 1024;
     Router::new()
         .route("/xrpc/com.atproto.sync.subscribeRepos", get(firehose::subscribe_repos))
-        .route(
-            "/xrpc/com.atproto.repo.importRepo",
-            any(import::handler).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BYTES)),
-        )
+        .route("/xrpc/com.atproto.repo.importRepo", any(import::handler).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BYTES)))
         .route("/xrpc/{nsid}", any(dispatch))
         .route("/.well-known/atproto-did", get(identity::well_known_atproto_did))
         .route("/.well-known/did.json", get(identity::well_known_did_json))
         .route("/_health", get(health))
         .route("/metrics", get(metrics))
-        .route(
-            "/",
-            get(|| async {
-                "This is an AT Protocol Personal Data Server (Sonde PDS)\n\nMost API routes are under /xrpc/\n"
-            }),
-        )
+        .route("/", get(|| async { "This is an AT Protocol Personal Data Server (Sonde PDS)\n\nMost API routes are under /xrpc/\n" }))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(track))
         .layer(tower_http::cors::CorsLayer::permissive())
@@ -150,15 +135,13 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
 /// Request counters and latency by XRPC method (or path) and status, and a log line each.
 async fn track(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let path = req.uri().path();
-    let route = atproto::xrpc::nsid_from_path(path)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            if path.starts_with("/xrpc/") {
-                "xrpc_unknown".into()
-            } else {
-                path.to_string()
-            }
-        });
+    let route = atproto::xrpc::nsid_from_path(path).map(str::to_string).unwrap_or_else(|| {
+        if path.starts_with("/xrpc/") {
+            "xrpc_unknown".into()
+        } else {
+            path.to_string()
+        }
+    });
     let method = req.method().clone();
     let start = Instant::now();
     let resp = next.run(req).await;
@@ -179,15 +162,7 @@ async fn dispatch(
     ConnectInfo(PeerAddr(addr)): ConnectInfo<PeerAddr>,
     body: Bytes,
 ) -> Response {
-    let req = Req {
-        params: Params::parse(uri.query().unwrap_or("")),
-        method,
-        headers,
-        body,
-        ip: Some(addr.ip()),
-        nsid,
-        uri,
-    };
+    let req = Req { params: Params::parse(uri.query().unwrap_or("")), method, headers, body, ip: Some(addr.ip()), nsid, uri };
     match route(&state, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -196,10 +171,7 @@ async fn dispatch(
 
 async fn route(state: &Arc<AppState>, req: Req) -> XrpcResult {
     // Preferences are the PDS's own, whatever the proxy header says.
-    let local_prefs = matches!(
-        req.nsid.as_str(),
-        "app.bsky.actor.getPreferences" | "app.bsky.actor.putPreferences"
-    );
+    let local_prefs = matches!(req.nsid.as_str(), "app.bsky.actor.getPreferences" | "app.bsky.actor.putPreferences");
     if req.headers.contains_key(atproto::xrpc::PROXY_HEADER) && !local_prefs {
         return proxy::forward(state, req).await;
     }
@@ -302,11 +274,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limit: u32, window: Duration) -> RateLimiter {
-        RateLimiter {
-            limit,
-            window,
-            hits: Default::default(),
-        }
+        RateLimiter { limit, window, hits: Default::default() }
     }
 
     /// Counts a call for `key`; once `key` has made `limit` calls in the current window, the
@@ -334,10 +302,7 @@ impl RateLimiter {
         h.insert("ratelimit-limit", self.limit.into());
         h.insert("ratelimit-remaining", 0u32.into());
         h.insert("ratelimit-reset", reset.into());
-        h.insert(
-            "ratelimit-policy",
-            format!("{};w={}", self.limit, self.window.as_secs()).parse().expect("ascii"),
-        );
+        h.insert("ratelimit-policy", format!("{};w={}", self.limit, self.window.as_secs()).parse().expect("ascii"));
         Err(Box::new(resp))
     }
 }

@@ -13,37 +13,21 @@ use crate::state::AppState;
 
 /// Headers passed through in each direction.
 const REQUEST_HEADERS: [&str; 4] = ["accept-language", "atproto-accept-labelers", "content-type", "accept"];
-const RESPONSE_HEADERS: [&str; 4] = [
-    "content-type",
-    "content-language",
-    "atproto-content-labelers",
-    "atproto-repo-rev",
-];
+const RESPONSE_HEADERS: [&str; 4] = ["content-type", "content-language", "atproto-content-labelers", "atproto-repo-rev"];
 
 /// The `(url, did, trusted)` of the target service: configured services are trusted; a URL
 /// from some DID document is fetched through the SSRF-guarded client.
 async fn target(s: &AppState, req: &Req) -> Result<(String, String, bool), XrpcError> {
     if let Some(h) = req.headers.get(PROXY_HEADER) {
-        let value = h
-            .to_str()
-            .map_err(|_| XrpcError::invalid_request("invalid atproto-proxy header"))?;
+        let value = h.to_str().map_err(|_| XrpcError::invalid_request("invalid atproto-proxy header"))?;
         let t = parse_proxy_header(value)?;
-        for svc in [&s.config.bsky_app_view, &s.config.report_service]
-            .into_iter()
-            .flatten()
-        {
+        for svc in [&s.config.bsky_app_view, &s.config.report_service].into_iter().flatten() {
             if svc.did == t.did {
                 return Ok((svc.url.clone(), t.did.to_string(), true));
             }
         }
-        let doc = s
-            .resolver
-            .resolve(t.did)
-            .await
-            .map_err(|e| XrpcError::invalid_request(format!("could not resolve proxy did: {e}")))?;
-        let url = doc
-            .service_endpoint(&t.fragment(), None)
-            .ok_or_else(|| XrpcError::invalid_request("could not resolve proxy did service url"))?;
+        let doc = s.resolver.resolve(t.did).await.map_err(|e| XrpcError::invalid_request(format!("could not resolve proxy did: {e}")))?;
+        let url = doc.service_endpoint(&t.fragment(), None).ok_or_else(|| XrpcError::invalid_request("could not resolve proxy did service url"))?;
         let url = url.trim_end_matches('/').to_string();
         let allowed = url::Url::parse(&url).is_ok_and(|u| plc::resolver::guard::url_allowed(&u, s.config.dev_mode));
         if !allowed {
@@ -62,11 +46,7 @@ pub async fn forward(s: &AppState, req: Req) -> XrpcResult {
     let http = if trusted { &s.http } else { &s.guarded_http };
     let mut out = http.request(req.method.clone(), format!("{url}/xrpc/{}", req.nsid));
     if let Some(q) = req.uri.query() {
-        out = out.query(
-            &url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect::<Vec<_>>(),
-        );
+        out = out.query(&url::form_urlencoded::parse(q.as_bytes()).into_owned().collect::<Vec<_>>());
     }
     for name in REQUEST_HEADERS {
         if let Some(v) = req.headers.get(name) {
@@ -96,9 +76,6 @@ pub async fn forward(s: &AppState, req: Req) -> XrpcResult {
             builder = builder.header(name, v.as_bytes());
         }
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| XrpcError::upstream_failure(format!("Upstream body: {e}")))?;
+    let body = resp.bytes().await.map_err(|e| XrpcError::upstream_failure(format!("Upstream body: {e}")))?;
     builder.body(Body::from(body)).map_err(super::internal)
 }

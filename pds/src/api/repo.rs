@@ -25,16 +25,10 @@ pub fn write_error(e: WriteError) -> XrpcError {
     match e {
         WriteError::InvalidSwap(m) => XrpcError::invalid_request_named("InvalidSwap", m),
         WriteError::RepoNotFound(d) => XrpcError::invalid_request(format!("Could not find repo: {d}")),
-        WriteError::BlobNotFound(c) => {
-            XrpcError::invalid_request_named("BlobNotFound", format!("Could not find blob: {c}"))
-        }
-        WriteError::Repo(RepoError::RecordExists(p)) => {
-            XrpcError::invalid_request(format!("Record already exists: {p}"))
-        }
+        WriteError::BlobNotFound(c) => XrpcError::invalid_request_named("BlobNotFound", format!("Could not find blob: {c}")),
+        WriteError::Repo(RepoError::RecordExists(p)) => XrpcError::invalid_request(format!("Record already exists: {p}")),
         WriteError::Repo(RepoError::RecordNotFound(p)) => XrpcError::invalid_request(format!("Record not found: {p}")),
-        WriteError::Repo(RepoError::Mst(atproto::mst::MstError::InvalidKey(k))) => {
-            XrpcError::invalid_request(format!("Invalid record path: {k}"))
-        }
+        WriteError::Repo(RepoError::Mst(atproto::mst::MstError::InvalidKey(k))) => XrpcError::invalid_request(format!("Invalid record path: {k}")),
         other => internal(other),
     }
 }
@@ -49,26 +43,16 @@ fn parse_cid(field: &str, v: &str) -> Result<Cid, XrpcError> {
 }
 
 fn check_collection(c: &str) -> Result<(), XrpcError> {
-    c.parse::<Nsid>()
-        .map(|_| ())
-        .map_err(|_| XrpcError::invalid_request(format!("Invalid collection: {c}")))
+    c.parse::<Nsid>().map(|_| ()).map_err(|_| XrpcError::invalid_request(format!("Invalid collection: {c}")))
 }
 
 fn check_rkey(r: &str) -> Result<(), XrpcError> {
-    r.parse::<RecordKey>()
-        .map(|_| ())
-        .map_err(|_| XrpcError::invalid_request(format!("Invalid record key: {r}")))
+    r.parse::<RecordKey>().map(|_| ()).map_err(|_| XrpcError::invalid_request(format!("Invalid record key: {r}")))
 }
 
 /// A record's JSON, validated and converted to a data-model value, with `$type` set to the
 /// collection when absent; and its validation status (`None` when `validate` was false).
-fn prepare_record(
-    s: &AppState,
-    collection: &str,
-    rkey: &str,
-    value: &Value,
-    validate: Option<bool>,
-) -> Result<(Ipld, Option<&'static str>), XrpcError> {
+fn prepare_record(s: &AppState, collection: &str, rkey: &str, value: &Value, validate: Option<bool>) -> Result<(Ipld, Option<&'static str>), XrpcError> {
     let mut value = value.clone();
     let Value::Object(obj) = &mut value else {
         return Err(XrpcError::invalid_request("Record must be an object"));
@@ -78,27 +62,20 @@ fn prepare_record(
             obj.insert("$type".into(), Value::String(collection.into()));
         }
         Some(Value::String(t)) if t == collection => {}
-        Some(t) => {
-            return Err(XrpcError::invalid_request(format!(
-                "Invalid $type: expected {collection}, got {t}"
-            )))
-        }
+        Some(t) => return Err(XrpcError::invalid_request(format!("Invalid $type: expected {collection}, got {t}"))),
     }
     let invalid = |e: atproto::lexicon::LexiconError| XrpcError::invalid_request_named("InvalidRecord", e.to_string());
     let status = match s.lexicons.validate_for_write(collection, &value, validate) {
         Ok(status) => status,
         Err(e) if e.is_unknown_schema() => {
-            return Err(XrpcError::invalid_request(format!(
-                "Lexicon not found: {collection} (set validate to false to store it unvalidated)"
-            )))
+            return Err(XrpcError::invalid_request(format!("Lexicon not found: {collection} (set validate to false to store it unvalidated)")))
         }
         Err(e) => return Err(invalid(e)),
     };
     if status == Some(atproto::lexicon::ValidationStatus::Valid) {
         s.lexicons.validate_record_key(collection, rkey).map_err(invalid)?;
     }
-    let record = atproto::json::record_from_json(&value)
-        .map_err(|e| XrpcError::invalid_request(format!("Invalid record: {e}")))?;
+    let record = atproto::json::record_from_json(&value).map_err(|e| XrpcError::invalid_request(format!("Invalid record: {e}")))?;
     Ok((record, status.map(|v| v.as_str())))
 }
 
@@ -120,9 +97,7 @@ fn with_status(mut v: Value, status: Option<&str>) -> Value {
 }
 
 fn str_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, XrpcError> {
-    obj.get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| XrpcError::invalid_request(format!("Input must have the property \"{name}\"")))
+    obj.get(name).and_then(Value::as_str).ok_or_else(|| XrpcError::invalid_request(format!("Input must have the property \"{name}\"")))
 }
 
 fn opt_str<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, XrpcError> {
@@ -140,8 +115,7 @@ fn writer(s: &AppState, req: &Req, obj: &Map<String, Value>) -> Result<(String, 
     let repo = str_field(obj, "repo")?;
     // Clients almost always name their own DID; only a handle needs looking up.
     if repo != account.did {
-        let did = resolve_repo(s, repo)?
-            .ok_or_else(|| XrpcError::invalid_request(format!("Could not find repo: {repo}")))?;
+        let did = resolve_repo(s, repo)?.ok_or_else(|| XrpcError::invalid_request(format!("Could not find repo: {repo}")))?;
         if did != account.did {
             return Err(XrpcError::auth_required("Authentication Required"));
         }
@@ -158,23 +132,15 @@ fn body_object(req: &Req) -> Result<Map<String, Value>, XrpcError> {
 }
 
 fn swap_commit(obj: &Map<String, Value>) -> Result<Option<Cid>, XrpcError> {
-    opt_str(obj, "swapCommit")?
-        .map(|c| parse_cid("swapCommit", c))
-        .transpose()
+    opt_str(obj, "swapCommit")?.map(|c| parse_cid("swapCommit", c)).transpose()
 }
 
 /// `swapRecord`: absent (no condition), null (must not exist) or a CID.
 fn swap_record(obj: &Map<String, Value>, path: &str) -> Result<Option<SwapRecord>, XrpcError> {
     match obj.get("swapRecord") {
         None => Ok(None),
-        Some(Value::Null) => Ok(Some(SwapRecord {
-            path: path.into(),
-            cid: None,
-        })),
-        Some(Value::String(c)) => Ok(Some(SwapRecord {
-            path: path.into(),
-            cid: Some(parse_cid("swapRecord", c)?),
-        })),
+        Some(Value::Null) => Ok(Some(SwapRecord { path: path.into(), cid: None })),
+        Some(Value::String(c)) => Ok(Some(SwapRecord { path: path.into(), cid: Some(parse_cid("swapRecord", c)?) })),
         Some(_) => Err(XrpcError::invalid_request("Input/swapRecord must be a string")),
     }
 }
@@ -184,11 +150,7 @@ fn commit_meta(c: &atproto::repo::CommitData) -> Value {
 }
 
 fn op_cid(c: &atproto::repo::CommitData, path: &str) -> Option<String> {
-    c.ops
-        .iter()
-        .find(|o| o.path == path)
-        .and_then(|o| o.cid)
-        .map(|c| c.to_string())
+    c.ops.iter().find(|o| o.path == path).and_then(|o| o.cid).map(|c| c.to_string())
 }
 
 pub async fn create_record(s: &AppState, req: &Req) -> XrpcResult {
@@ -206,15 +168,10 @@ pub async fn create_record(s: &AppState, req: &Req) -> XrpcResult {
         s,
         collection,
         &rkey,
-        obj.get("record")
-            .ok_or_else(|| XrpcError::invalid_request("Input must have the property \"record\""))?,
+        obj.get("record").ok_or_else(|| XrpcError::invalid_request("Input must have the property \"record\""))?,
         validate,
     )?;
-    let write = RecordWrite::Create {
-        collection: collection.into(),
-        rkey: rkey.clone(),
-        record,
-    };
+    let write = RecordWrite::Create { collection: collection.into(), rkey: rkey.clone(), record };
     write_one(s, &did, &key, write, swap_commit(&obj)?, vec![], status).await
 }
 
@@ -226,28 +183,14 @@ pub async fn put_record(s: &AppState, req: &Req) -> XrpcResult {
     check_collection(collection)?;
     let rkey = str_field(&obj, "rkey")?;
     check_rkey(rkey)?;
-    let (record, status) = prepare_record(
-        s,
-        collection,
-        rkey,
-        obj.get("record")
-            .ok_or_else(|| XrpcError::invalid_request("Input must have the property \"record\""))?,
-        validate,
-    )?;
+    let (record, status) =
+        prepare_record(s, collection, rkey, obj.get("record").ok_or_else(|| XrpcError::invalid_request("Input must have the property \"record\""))?, validate)?;
     let path = format!("{collection}/{rkey}");
     let exists = s.store.record_cid(&did, collection, rkey).map_err(internal)?.is_some();
     let write = if exists {
-        RecordWrite::Update {
-            collection: collection.into(),
-            rkey: rkey.into(),
-            record,
-        }
+        RecordWrite::Update { collection: collection.into(), rkey: rkey.into(), record }
     } else {
-        RecordWrite::Create {
-            collection: collection.into(),
-            rkey: rkey.into(),
-            record,
-        }
+        RecordWrite::Create { collection: collection.into(), rkey: rkey.into(), record }
     };
     let swaps = swap_record(&obj, &path)?.into_iter().collect();
     write_one(s, &did, &key, write, swap_commit(&obj)?, swaps, status).await
@@ -297,25 +240,15 @@ pub async fn delete_record(s: &AppState, req: &Req) -> XrpcResult {
             if let Some(expected) = swap_commit {
                 let root = s.store.repo_root(&did).map_err(internal)?;
                 if root.map(|r| r.cid) != Some(expected.to_string()) {
-                    return Err(XrpcError::invalid_request_named(
-                        "InvalidSwap",
-                        "Commit was at a different CID",
-                    ));
+                    return Err(XrpcError::invalid_request_named("InvalidSwap", "Commit was at a different CID"));
                 }
             }
             return ok_json(json!({}));
         }
         return Err(XrpcError::invalid_request_named("InvalidSwap", "Record was at null"));
     }
-    let write = RecordWrite::Delete {
-        collection: collection.into(),
-        rkey: rkey.into(),
-    };
-    let commit = s
-        .repos
-        .write(&did, &key, vec![write], swap_commit, swaps)
-        .await
-        .map_err(write_error)?;
+    let write = RecordWrite::Delete { collection: collection.into(), rkey: rkey.into() };
+    let commit = s.repos.write(&did, &key, vec![write], swap_commit, swaps).await.map_err(write_error)?;
     s.notify_after_write();
     ok_json(json!({"commit": commit_meta(&commit)}))
 }
@@ -324,21 +257,14 @@ pub async fn apply_writes(s: &AppState, req: &Req) -> XrpcResult {
     let obj = body_object(req)?;
     let (did, key) = writer(s, req, &obj)?;
     let validate = validate_flag(&obj)?;
-    let writes = obj
-        .get("writes")
-        .and_then(Value::as_array)
-        .ok_or_else(|| XrpcError::invalid_request("Input must have the property \"writes\""))?;
+    let writes = obj.get("writes").and_then(Value::as_array).ok_or_else(|| XrpcError::invalid_request("Input must have the property \"writes\""))?;
     if writes.len() > MAX_WRITES {
-        return Err(XrpcError::invalid_request(format!(
-            "Too many writes. Max: {MAX_WRITES}"
-        )));
+        return Err(XrpcError::invalid_request(format!("Too many writes. Max: {MAX_WRITES}")));
     }
     let mut prepared = Vec::with_capacity(writes.len());
     let mut statuses = Vec::with_capacity(writes.len());
     for w in writes {
-        let w = w
-            .as_object()
-            .ok_or_else(|| XrpcError::invalid_request("Each write must be an object"))?;
+        let w = w.as_object().ok_or_else(|| XrpcError::invalid_request("Each write must be an object"))?;
         let kind = str_field(w, "$type")?;
         let collection = str_field(w, "collection")?;
         check_collection(collection)?;
@@ -349,57 +275,30 @@ pub async fn apply_writes(s: &AppState, req: &Req) -> XrpcResult {
                     None => Tid::now().to_string(),
                 };
                 check_rkey(&rkey)?;
-                let (record, status) = prepare_record(
-                    s,
-                    collection,
-                    &rkey,
-                    w.get("value")
-                        .ok_or_else(|| XrpcError::invalid_request("Create must have a value"))?,
-                    validate,
-                )?;
+                let (record, status) =
+                    prepare_record(s, collection, &rkey, w.get("value").ok_or_else(|| XrpcError::invalid_request("Create must have a value"))?, validate)?;
                 statuses.push(status);
-                RecordWrite::Create {
-                    collection: collection.into(),
-                    rkey,
-                    record,
-                }
+                RecordWrite::Create { collection: collection.into(), rkey, record }
             }
             "com.atproto.repo.applyWrites#update" => {
                 let rkey = str_field(w, "rkey")?;
                 check_rkey(rkey)?;
-                let (record, status) = prepare_record(
-                    s,
-                    collection,
-                    rkey,
-                    w.get("value")
-                        .ok_or_else(|| XrpcError::invalid_request("Update must have a value"))?,
-                    validate,
-                )?;
+                let (record, status) =
+                    prepare_record(s, collection, rkey, w.get("value").ok_or_else(|| XrpcError::invalid_request("Update must have a value"))?, validate)?;
                 statuses.push(status);
-                RecordWrite::Update {
-                    collection: collection.into(),
-                    rkey: rkey.into(),
-                    record,
-                }
+                RecordWrite::Update { collection: collection.into(), rkey: rkey.into(), record }
             }
             "com.atproto.repo.applyWrites#delete" => {
                 let rkey = str_field(w, "rkey")?;
                 check_rkey(rkey)?;
                 statuses.push(None);
-                RecordWrite::Delete {
-                    collection: collection.into(),
-                    rkey: rkey.into(),
-                }
+                RecordWrite::Delete { collection: collection.into(), rkey: rkey.into() }
             }
             other => return Err(XrpcError::invalid_request(format!("Invalid write type: {other}"))),
         };
         prepared.push(write);
     }
-    let commit = s
-        .repos
-        .write(&did, &key, prepared.clone(), swap_commit(&obj)?, vec![])
-        .await
-        .map_err(write_error)?;
+    let commit = s.repos.write(&did, &key, prepared.clone(), swap_commit(&obj)?, vec![]).await.map_err(write_error)?;
     s.notify_after_write();
     let results: Vec<Value> = prepared
         .iter()
@@ -436,15 +335,10 @@ pub async fn get_record(s: &AppState, req: &Req) -> XrpcResult {
     let repo = req.params.required("repo")?;
     let collection = req.params.required("collection")?;
     let rkey = req.params.required("rkey")?;
-    let did =
-        resolve_repo(s, repo)?.ok_or_else(|| XrpcError::invalid_request(format!("Could not find repo: {repo}")))?;
+    let did = resolve_repo(s, repo)?.ok_or_else(|| XrpcError::invalid_request(format!("Could not find repo: {repo}")))?;
     let uri = format!("at://{did}/{collection}/{rkey}");
     let not_found = || XrpcError::record_not_found(format!("Could not locate record: {uri}"));
-    let cid = s
-        .store
-        .record_cid(&did, collection, rkey)
-        .map_err(internal)?
-        .ok_or_else(not_found)?;
+    let cid = s.store.record_cid(&did, collection, rkey).map_err(internal)?.ok_or_else(not_found)?;
     if let Some(want) = req.params.get("cid") {
         if want != cid.to_string() {
             return Err(not_found());
@@ -459,18 +353,12 @@ pub async fn list_records(s: &AppState, req: &Req) -> XrpcResult {
     let collection = req.params.required("collection")?;
     let limit = req.params.limit(50, 100)?;
     let reverse = req.params.bool("reverse")?;
-    let did =
-        resolve_repo(s, repo)?.ok_or_else(|| XrpcError::invalid_request(format!("Could not find repo: {repo}")))?;
-    let rows = s
-        .store
-        .list_records(&did, collection, limit, req.params.get("cursor"), reverse)
-        .map_err(internal)?;
+    let did = resolve_repo(s, repo)?.ok_or_else(|| XrpcError::invalid_request(format!("Could not find repo: {repo}")))?;
+    let rows = s.store.list_records(&did, collection, limit, req.params.get("cursor"), reverse).map_err(internal)?;
     let mut records = Vec::with_capacity(rows.len());
     for (rkey, cid) in &rows {
         if let Some(value) = record_value(s, &did, cid)? {
-            records.push(
-                json!({"uri": format!("at://{did}/{collection}/{rkey}"), "cid": cid.to_string(), "value": value}),
-            );
+            records.push(json!({"uri": format!("at://{did}/{collection}/{rkey}"), "cid": cid.to_string(), "value": value}));
         }
     }
     let mut out = json!({"records": records});
@@ -482,8 +370,7 @@ pub async fn list_records(s: &AppState, req: &Req) -> XrpcResult {
 
 pub async fn describe_repo(s: &AppState, req: &Req) -> XrpcResult {
     let repo = req.params.required("repo")?;
-    let account = account_by_identifier(s, repo)?
-        .ok_or_else(|| XrpcError::invalid_request(format!("Could not find user: {repo}")))?;
+    let account = account_by_identifier(s, repo)?.ok_or_else(|| XrpcError::invalid_request(format!("Could not find user: {repo}")))?;
     let collections = s.store.collections(&account.did).map_err(internal)?;
     ok_json(json!({
         "handle": account.handle,
@@ -527,11 +414,7 @@ pub async fn upload_blob(s: &AppState, req: &Req) -> XrpcResult {
     if req.body.len() as u64 > s.config.blob_upload_limit {
         return Err(XrpcError::payload_too_large("request entity too large"));
     }
-    let declared = req
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream");
+    let declared = req.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
     let mime = sniff_mime(&req.body).unwrap_or(declared).to_string();
     let cid = atproto::cid::for_raw(&req.body);
     let cid_s = cid.to_string();
@@ -572,8 +455,5 @@ pub async fn upload_blob(s: &AppState, req: &Req) -> XrpcResult {
         s.store.commit(batch, vec![]).await.map_err(internal)?;
     }
     let mime = existing.filter(|m| !m.missing).map(|m| m.mime_type).unwrap_or(mime);
-    Ok(axum::Json(
-        json!({"blob": {"$type": "blob", "ref": {"$link": cid_s}, "mimeType": mime, "size": req.body.len()}}),
-    )
-    .into_response())
+    Ok(axum::Json(json!({"blob": {"$type": "blob", "ref": {"$link": cid_s}, "mimeType": mime, "size": req.body.len()}})).into_response())
 }

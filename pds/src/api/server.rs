@@ -58,62 +58,29 @@ pub fn signing_key(account: &Account) -> Result<Keypair, XrpcError> {
 /// The account's DID document as this PDS publishes it in PLC.
 pub fn did_doc(s: &AppState, account: &Account) -> Value {
     match signing_key(account) {
-        Ok(key) => serde_json::to_value(DidDocument::new_plc(
-            &account.did,
-            &account.handle,
-            &key.public(),
-            &s.config.public_url(),
-        ))
-        .unwrap_or(Value::Null),
+        Ok(key) => serde_json::to_value(DidDocument::new_plc(&account.did, &account.handle, &key.public(), &s.config.public_url())).unwrap_or(Value::Null),
         Err(_) => Value::Null,
     }
 }
 
 pub fn identity_event(did: &str, handle: Option<String>) -> EventBody {
     let did = did.to_string();
-    Box::new(move |seq| {
-        SubscribeReposFrame::Identity(IdentityEvent {
-            seq,
-            did,
-            time: now_iso(),
-            handle,
-        })
-        .encode()
-    })
+    Box::new(move |seq| SubscribeReposFrame::Identity(IdentityEvent { seq, did, time: now_iso(), handle }).encode())
 }
 
 pub fn account_event(did: &str, active: bool, status: Option<&str>) -> EventBody {
     let did = did.to_string();
     let status = status.map(str::to_string);
-    Box::new(move |seq| {
-        SubscribeReposFrame::Account(AccountEvent {
-            seq,
-            did,
-            time: now_iso(),
-            active,
-            status,
-        })
-        .encode()
-    })
+    Box::new(move |seq| SubscribeReposFrame::Account(AccountEvent { seq, did, time: now_iso(), active, status }).encode())
 }
 
 /// The authenticated account, which must exist; `require_active` refuses deactivated and
 /// taken-down accounts the way the reference does for repo writes.
 pub fn authed_account(s: &AppState, access: &Access, require_active: bool) -> Result<Account, XrpcError> {
-    let account = s
-        .store
-        .account(&access.did)
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::auth_required_named("AccountNotFound", "Account not found"))?;
+    let account = s.store.account(&access.did).map_err(internal)?.ok_or_else(|| XrpcError::auth_required_named("AccountNotFound", "Account not found"))?;
     match account.status.as_deref() {
-        Some("takendown") => Err(XrpcError::auth_required_named(
-            "AccountTakedown",
-            "Account has been taken down",
-        )),
-        Some("deactivated") if require_active => Err(XrpcError::auth_required_named(
-            "AccountDeactivated",
-            "Account is deactivated",
-        )),
+        Some("takendown") => Err(XrpcError::auth_required_named("AccountTakedown", "Account has been taken down")),
+        Some("deactivated") if require_active => Err(XrpcError::auth_required_named("AccountDeactivated", "Account is deactivated")),
         _ => Ok(account),
     }
 }
@@ -127,27 +94,14 @@ fn status_fields(account: &Account) -> Value {
 
 /// Checks a new handle against syntax, the service domains and existing accounts.
 pub fn check_new_handle(s: &AppState, handle: &str) -> Result<String, XrpcError> {
-    let parsed: Handle = handle
-        .parse()
-        .map_err(|_| XrpcError::invalid_request_named("InvalidHandle", "Input/handle must be a valid handle"))?;
+    let parsed: Handle = handle.parse().map_err(|_| XrpcError::invalid_request_named("InvalidHandle", "Input/handle must be a valid handle"))?;
     let handle = parsed.normalized().to_string();
-    let Some(domain) = s
-        .config
-        .service_handle_domains
-        .iter()
-        .find(|d| handle.ends_with(d.as_str()))
-    else {
-        return Err(XrpcError::invalid_request_named(
-            "UnsupportedDomain",
-            "Not a supported handle domain",
-        ));
+    let Some(domain) = s.config.service_handle_domains.iter().find(|d| handle.ends_with(d.as_str())) else {
+        return Err(XrpcError::invalid_request_named("UnsupportedDomain", "Not a supported handle domain"));
     };
     let front = &handle[..handle.len() - domain.len()];
     if front.contains('.') {
-        return Err(XrpcError::invalid_request_named(
-            "InvalidHandle",
-            "Invalid characters in handle",
-        ));
+        return Err(XrpcError::invalid_request_named("InvalidHandle", "Invalid characters in handle"));
     }
     if front.len() < 3 {
         return Err(XrpcError::invalid_request_named("InvalidHandle", "Handle too short"));
@@ -156,18 +110,13 @@ pub fn check_new_handle(s: &AppState, handle: &str) -> Result<String, XrpcError>
         return Err(XrpcError::invalid_request_named("InvalidHandle", "Handle too long"));
     }
     if s.store.did_for_handle(&handle).map_err(internal)?.is_some() {
-        return Err(XrpcError::invalid_request_named(
-            "HandleNotAvailable",
-            "Handle already taken",
-        ));
+        return Err(XrpcError::invalid_request_named("HandleNotAvailable", "Handle already taken"));
     }
     Ok(handle)
 }
 
 async fn hash(password: String) -> Result<String, XrpcError> {
-    tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(internal)
+    tokio::task::spawn_blocking(move || auth::hash_password(&password)).await.map_err(internal)
 }
 
 fn session_json(s: &AppState, account: &Account, session: &auth::Session) -> Value {
@@ -193,20 +142,14 @@ fn merge(a: &mut Value, b: Value) {
 /// Issues a session and stores its refresh token in `batch`.
 fn open_session(s: &AppState, batch: &mut WriteBatch, did: &str, app_password: Option<(&str, bool)>) -> auth::Session {
     let session = s.auth.issue(did, app_password.map(|(_, p)| p));
-    let token = RefreshToken {
-        did: did.into(),
-        expires_at: session.refresh_expires_at,
-        app_password: app_password.map(|(n, _)| n.to_string()),
-    };
+    let token = RefreshToken { did: did.into(), expires_at: session.refresh_expires_at, app_password: app_password.map(|(n, _)| n.to_string()) };
     s.store.put_refresh_token(batch, &session.jti, &token);
     session
 }
 
 /// The shape check the reference makes before sending mail: `local@domain`, no spaces.
 pub fn plausible_email(email: &str) -> bool {
-    email
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+    email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
         && !email.chars().any(char::is_whitespace)
 }
 
@@ -243,24 +186,13 @@ pub async fn create_account(s: &AppState, req: &Req) -> XrpcResult {
     }
     let input: CreateAccountInput = req.json()?;
     if input.did.is_some() || input.plc_op.is_some() {
-        return Err(XrpcError::invalid_request(
-            "Creating an account for an existing DID (migration) is not supported by this PDS yet",
-        ));
+        return Err(XrpcError::invalid_request("Creating an account for an existing DID (migration) is not supported by this PDS yet"));
     }
-    let email = input
-        .email
-        .map(|e| e.trim().to_ascii_lowercase())
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| XrpcError::invalid_request("Email is required"))?;
+    let email = input.email.map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).ok_or_else(|| XrpcError::invalid_request("Email is required"))?;
     if !plausible_email(&email) {
-        return Err(XrpcError::invalid_request(
-            "This email address is not supported, please use a different email.",
-        ));
+        return Err(XrpcError::invalid_request("This email address is not supported, please use a different email."));
     }
-    let password = input
-        .password
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| XrpcError::invalid_request("Password is required"))?;
+    let password = input.password.filter(|p| !p.is_empty()).ok_or_else(|| XrpcError::invalid_request("Password is required"))?;
     let password_hash = hash(password).await?;
 
     let _guard = s.account_lock.lock().await;
@@ -270,19 +202,11 @@ pub async fn create_account(s: &AppState, req: &Req) -> XrpcResult {
     }
     let mut invite: Option<InviteCode> = None;
     if s.config.invite_required {
-        let code = input
-            .invite_code
-            .as_deref()
-            .ok_or_else(|| XrpcError::invalid_request_named("InvalidInviteCode", "No invite code provided"))?;
+        let code = input.invite_code.as_deref().ok_or_else(|| XrpcError::invalid_request_named("InvalidInviteCode", "No invite code provided"))?;
         let found = s.store.invite_code(code).map_err(internal)?;
         match found {
             Some(c) if !c.disabled && (c.uses.len() as u32) < c.available => invite = Some(c),
-            _ => {
-                return Err(XrpcError::invalid_request_named(
-                    "InvalidInviteCode",
-                    "Provided invite code not available",
-                ))
-            }
+            _ => return Err(XrpcError::invalid_request_named("InvalidInviteCode", "Provided invite code not available")),
         }
     }
 
@@ -313,15 +237,8 @@ pub async fn create_account(s: &AppState, req: &Req) -> XrpcResult {
         email_confirmed_at: None,
     };
     let session = s.auth.issue(&did, None);
-    let token = RefreshToken {
-        did: did.clone(),
-        expires_at: session.refresh_expires_at,
-        app_password: None,
-    };
-    let events = vec![
-        identity_event(&did, Some(handle.clone())),
-        account_event(&did, true, None),
-    ];
+    let token = RefreshToken { did: did.clone(), expires_at: session.refresh_expires_at, app_password: None };
+    let events = vec![identity_event(&did, Some(handle.clone())), account_event(&did, true, None)];
     let acc = account.clone();
     let jti = session.jti.clone();
     s.repos
@@ -371,19 +288,13 @@ pub async fn create_session(s: &AppState, req: &Req) -> XrpcResult {
     }
     let invalid = || XrpcError::auth_required("Invalid identifier or password");
     let account = account_by_identifier(s, &input.identifier)?.ok_or_else(invalid)?;
-    let (hash, app_passwords) = (
-        account.password_hash.clone(),
-        s.store.app_passwords(&account.did).map_err(internal)?,
-    );
+    let (hash, app_passwords) = (account.password_hash.clone(), s.store.app_passwords(&account.did).map_err(internal)?);
     let password = input.password.clone();
     let matched = tokio::task::spawn_blocking(move || -> Option<Option<(String, bool)>> {
         if auth::verify_password(&password, &hash) {
             return Some(None);
         }
-        app_passwords
-            .into_iter()
-            .find(|p| auth::verify_password(&password, &p.password_hash))
-            .map(|p| Some((p.name, p.privileged)))
+        app_passwords.into_iter().find(|p| auth::verify_password(&password, &p.password_hash)).map(|p| Some((p.name, p.privileged)))
     })
     .await
     .map_err(internal)?;
@@ -391,18 +302,10 @@ pub async fn create_session(s: &AppState, req: &Req) -> XrpcResult {
         return Err(invalid());
     };
     if account.status.as_deref() == Some("takendown") && !input.allow_takendown {
-        return Err(XrpcError::auth_required_named(
-            "AccountTakedown",
-            "Account has been taken down",
-        ));
+        return Err(XrpcError::auth_required_named("AccountTakedown", "Account has been taken down"));
     }
     let mut batch = WriteBatch::default();
-    let session = open_session(
-        s,
-        &mut batch,
-        &account.did,
-        app_password.as_ref().map(|(n, p)| (n.as_str(), *p)),
-    );
+    let session = open_session(s, &mut batch, &account.did, app_password.as_ref().map(|(n, p)| (n.as_str(), *p)));
     s.store.commit(batch, vec![]).await.map_err(internal)?;
     ok_json(session_json(s, &account, &session))
 }
@@ -413,26 +316,13 @@ pub async fn refresh_session(s: &AppState, req: &Req) -> XrpcResult {
     let Some(stored) = stored.filter(|t| t.did == refresh.did) else {
         return Err(XrpcError::expired_token("Token has been revoked"));
     };
-    let account = s
-        .store
-        .account(&refresh.did)
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::auth_required_named("AccountNotFound", "Account not found"))?;
+    let account = s.store.account(&refresh.did).map_err(internal)?.ok_or_else(|| XrpcError::auth_required_named("AccountNotFound", "Account not found"))?;
     if account.status.as_deref() == Some("takendown") {
-        return Err(XrpcError::auth_required_named(
-            "AccountTakedown",
-            "Account has been taken down",
-        ));
+        return Err(XrpcError::auth_required_named("AccountTakedown", "Account has been taken down"));
     }
     let privileged = match &stored.app_password {
         None => None,
-        Some(name) => match s
-            .store
-            .app_passwords(&account.did)
-            .map_err(internal)?
-            .into_iter()
-            .find(|p| &p.name == name)
-        {
+        Some(name) => match s.store.app_passwords(&account.did).map_err(internal)?.into_iter().find(|p| &p.name == name) {
             Some(p) => Some((name.as_str(), p.privileged)),
             None => return Err(XrpcError::expired_token("Token has been revoked")),
         },
@@ -489,12 +379,7 @@ pub async fn create_app_password(s: &AppState, req: &Req) -> XrpcResult {
     }
     let password = auth::new_app_password();
     let created_at = now_iso();
-    let entry = AppPassword {
-        name: name.clone(),
-        password_hash: hash(password.clone()).await?,
-        created_at: created_at.clone(),
-        privileged: input.privileged,
-    };
+    let entry = AppPassword { name: name.clone(), password_hash: hash(password.clone()).await?, created_at: created_at.clone(), privileged: input.privileged };
     let mut batch = WriteBatch::default();
     s.store.put_app_password(&mut batch, &account.did, &entry);
     s.store.commit(batch, vec![]).await.map_err(internal)?;
@@ -526,11 +411,7 @@ pub async fn revoke_app_password(s: &AppState, req: &Req) -> XrpcResult {
 
 fn new_invite_code(hostname: &str) -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let part = || {
-        (0..5)
-            .map(|_| CHARS[rand::random::<usize>() % CHARS.len()] as char)
-            .collect::<String>()
-    };
+    let part = || (0..5).map(|_| CHARS[rand::random::<usize>() % CHARS.len()] as char).collect::<String>();
     format!("{}-{}-{}", hostname.replace('.', "-"), part(), part())
 }
 
@@ -556,11 +437,7 @@ struct CreateInviteInput {
     code_count: Option<u32>,
 }
 
-async fn make_invites(
-    s: &AppState,
-    input: CreateInviteInput,
-    count: u32,
-) -> Result<Vec<(String, Vec<String>)>, XrpcError> {
+async fn make_invites(s: &AppState, input: CreateInviteInput, count: u32) -> Result<Vec<(String, Vec<String>)>, XrpcError> {
     if input.use_count == 0 {
         return Err(XrpcError::invalid_request("useCount must be at least 1"));
     }
@@ -611,13 +488,7 @@ pub async fn create_invite_codes(s: &AppState, req: &Req) -> XrpcResult {
 
 pub async fn get_account_invite_codes(s: &AppState, req: &Req) -> XrpcResult {
     let access = s.auth.access_full(&req.headers)?;
-    let codes: Vec<Value> = s
-        .store
-        .invite_codes_for(&access.did)
-        .map_err(internal)?
-        .iter()
-        .map(invite_json)
-        .collect();
+    let codes: Vec<Value> = s.store.invite_codes_for(&access.did).map_err(internal)?.iter().map(invite_json).collect();
     ok_json(json!({"codes": codes}))
 }
 
@@ -636,11 +507,7 @@ pub async fn check_account_status(s: &AppState, req: &Req) -> XrpcResult {
         .collections(&account.did)
         .map_err(internal)?
         .iter()
-        .try_fold(0usize, |n, c| {
-            s.store
-                .list_records(&account.did, c, usize::MAX, None, true)
-                .map(|r| n + r.len())
-        })
+        .try_fold(0usize, |n, c| s.store.list_records(&account.did, c, usize::MAX, None, true).map(|r| n + r.len()))
         .map_err(internal)?;
     let blobs = s.store.list_blobs(&account.did, None, usize::MAX).map_err(internal)?;
     let expected = blobs.iter().filter(|(_, m)| !m.refs.is_empty()).count();
@@ -717,20 +584,12 @@ pub async fn get_service_auth(s: &AppState, req: &Req) -> XrpcResult {
     let exp = match req.params.get("exp") {
         None => now + 60,
         Some(e) => {
-            let e: u64 = e
-                .parse()
-                .map_err(|_| XrpcError::invalid_request("exp must be an integer"))?;
+            let e: u64 = e.parse().map_err(|_| XrpcError::invalid_request("exp must be an integer"))?;
             if e <= now {
-                return Err(XrpcError::invalid_request_named(
-                    "BadExpiration",
-                    "expiration is in past",
-                ));
+                return Err(XrpcError::invalid_request_named("BadExpiration", "expiration is in past"));
             }
             if e - now > 60 * 60 {
-                return Err(XrpcError::invalid_request_named(
-                    "BadExpiration",
-                    "cannot request a token with an expiration more than an hour in the future",
-                ));
+                return Err(XrpcError::invalid_request_named("BadExpiration", "cannot request a token with an expiration more than an hour in the future"));
             }
             if lxm.is_none() && e - now > 60 {
                 return Err(XrpcError::invalid_request_named(

@@ -20,36 +20,19 @@ pub fn available_repo(s: &AppState, did: &str) -> Result<Account, XrpcError> {
     let account = s.store.account(did).map_err(internal)?;
     let account = account.ok_or_else(|| XrpcError::repo_not_found(format!("Could not find repo for DID: {did}")))?;
     match account.status.as_deref() {
-        Some("takendown") => Err(XrpcError::invalid_request_named(
-            "RepoTakendown",
-            format!("Repo has been takendown: {did}"),
-        )),
-        Some("suspended") => Err(XrpcError::invalid_request_named(
-            "RepoSuspended",
-            format!("Repo has been suspended: {did}"),
-        )),
-        Some("deactivated") => Err(XrpcError::invalid_request_named(
-            "RepoDeactivated",
-            format!("Repo has been deactivated: {did}"),
-        )),
+        Some("takendown") => Err(XrpcError::invalid_request_named("RepoTakendown", format!("Repo has been takendown: {did}"))),
+        Some("suspended") => Err(XrpcError::invalid_request_named("RepoSuspended", format!("Repo has been suspended: {did}"))),
+        Some("deactivated") => Err(XrpcError::invalid_request_named("RepoDeactivated", format!("Repo has been deactivated: {did}"))),
         _ => Ok(account),
     }
 }
 
 fn car_response(bytes: Vec<u8>) -> Response {
-    (
-        [(http::header::CONTENT_TYPE, "application/vnd.ipld.car")],
-        Body::from(bytes),
-    )
-        .into_response()
+    ([(http::header::CONTENT_TYPE, "application/vnd.ipld.car")], Body::from(bytes)).into_response()
 }
 
 fn root_cid(s: &AppState, did: &str) -> Result<(Cid, String), XrpcError> {
-    let root = s
-        .store
-        .repo_root(did)
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::repo_not_found(format!("Could not find root for DID: {did}")))?;
+    let root = s.store.repo_root(did).map_err(internal)?.ok_or_else(|| XrpcError::repo_not_found(format!("Could not find root for DID: {did}")))?;
     let cid = atproto::cid::parse(&root.cid).map_err(internal)?;
     Ok((cid, root.rev))
 }
@@ -74,11 +57,7 @@ pub async fn get_latest_commit(s: &AppState, req: &Req) -> XrpcResult {
 
 /// Every block of the current repository (commit, MST nodes, records) written after
 /// `since` (all of them without it), commit first.
-pub async fn export_blocks(
-    s: &AppState,
-    did: &str,
-    since: Option<&str>,
-) -> Result<(Cid, Vec<(Cid, bytes::Bytes)>), XrpcError> {
+pub async fn export_blocks(s: &AppState, did: &str, since: Option<&str>) -> Result<(Cid, Vec<(Cid, bytes::Bytes)>), XrpcError> {
     let store = DbBlocks::new(s.store.db.clone(), did);
     let (commit, tree) = s
         .repos
@@ -86,13 +65,9 @@ pub async fn export_blocks(
             let mut nodes = Blocks::new();
             let records = repo.records()?;
             // The union of the paths to every key is every node of the tree.
-            repo.mst()
-                .path_proof("a/a", &mut nodes)
-                .map_err(atproto::repo::RepoError::from)?;
+            repo.mst().path_proof("a/a", &mut nodes).map_err(atproto::repo::RepoError::from)?;
             for (path, _) in &records {
-                repo.mst()
-                    .path_proof(path, &mut nodes)
-                    .map_err(atproto::repo::RepoError::from)?;
+                repo.mst().path_proof(path, &mut nodes).map_err(atproto::repo::RepoError::from)?;
             }
             let cids: Vec<Cid> = nodes.keys().copied().chain(records.iter().map(|(_, c)| *c)).collect();
             Ok::<_, WriteError>((repo.commit_cid, cids))
@@ -105,10 +80,7 @@ pub async fn export_blocks(
         if !seen.insert(cid) {
             continue;
         }
-        let (rev, bytes) = store
-            .get_with_rev(&cid)
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("block {cid} of {did} is missing")))?;
+        let (rev, bytes) = store.get_with_rev(&cid).map_err(internal)?.ok_or_else(|| internal(format!("block {cid} of {did} is missing")))?;
         if cid != commit && since.is_some_and(|s| rev.as_str() <= s) {
             continue;
         }
@@ -121,10 +93,7 @@ pub async fn get_repo(s: &AppState, req: &Req) -> XrpcResult {
     let did = req.params.required("did")?;
     available_repo(s, did)?;
     let (root, blocks) = export_blocks(s, did, req.params.get("since")).await?;
-    Ok(car_response(atproto::car::write(
-        &[root],
-        blocks.iter().map(|(c, b)| (c, b.as_ref())),
-    )))
+    Ok(car_response(atproto::car::write(&[root], blocks.iter().map(|(c, b)| (c, b.as_ref())))))
 }
 
 pub async fn get_record(s: &AppState, req: &Req) -> XrpcResult {
@@ -137,9 +106,7 @@ pub async fn get_record(s: &AppState, req: &Req) -> XrpcResult {
         .repos
         .with_repo(did, |repo| {
             let mut blocks = Blocks::new();
-            repo.mst()
-                .path_proof(&path, &mut blocks)
-                .map_err(atproto::repo::RepoError::from)?;
+            repo.mst().path_proof(&path, &mut blocks).map_err(atproto::repo::RepoError::from)?;
             let record = repo.record_cid(&path)?;
             Ok::<_, WriteError>((repo.commit_cid, (blocks, record)))
         })
@@ -152,10 +119,7 @@ pub async fn get_record(s: &AppState, req: &Req) -> XrpcResult {
     if let Some(cid) = record {
         nodes.insert(cid, store.require(&cid).map_err(internal)?);
     }
-    Ok(car_response(atproto::car::write(
-        &[commit],
-        nodes.iter().map(|(c, b)| (c, b.as_ref())),
-    )))
+    Ok(car_response(atproto::car::write(&[commit], nodes.iter().map(|(c, b)| (c, b.as_ref())))))
 }
 
 pub async fn get_blocks(s: &AppState, req: &Req) -> XrpcResult {
@@ -173,15 +137,9 @@ pub async fn get_blocks(s: &AppState, req: &Req) -> XrpcResult {
         }
     }
     if !missing.is_empty() {
-        return Err(XrpcError::invalid_request_named(
-            "BlockNotFound",
-            format!("Could not find cids: {}", missing.join(",")),
-        ));
+        return Err(XrpcError::invalid_request_named("BlockNotFound", format!("Could not find cids: {}", missing.join(","))));
     }
-    Ok(car_response(atproto::car::write(
-        &[],
-        found.iter().map(|(c, b)| (c, b.as_ref())),
-    )))
+    Ok(car_response(atproto::car::write(&[], found.iter().map(|(c, b)| (c, b.as_ref())))))
 }
 
 fn repo_status(s: &AppState, account: &Account) -> Result<Value, XrpcError> {
@@ -198,11 +156,7 @@ fn repo_status(s: &AppState, account: &Account) -> Result<Value, XrpcError> {
 
 pub async fn get_repo_status(s: &AppState, req: &Req) -> XrpcResult {
     let did = req.params.required("did")?;
-    let account = s
-        .store
-        .account(did)
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::repo_not_found(format!("Could not find repo for DID: {did}")))?;
+    let account = s.store.account(did).map_err(internal)?.ok_or_else(|| XrpcError::repo_not_found(format!("Could not find repo for DID: {did}")))?;
     ok_json(repo_status(s, &account)?)
 }
 
@@ -265,9 +219,7 @@ pub async fn get_blob(s: &AppState, req: &Req) -> XrpcResult {
     let did = req.params.required("did")?;
     let cid = req.params.required("cid")?;
     available_repo(s, did)?;
-    let cid = atproto::cid::parse(cid)
-        .map_err(|_| XrpcError::invalid_request(format!("Invalid cid: {cid}")))?
-        .to_string();
+    let cid = atproto::cid::parse(cid).map_err(|_| XrpcError::invalid_request(format!("Invalid cid: {cid}")))?.to_string();
     let not_found = || XrpcError::invalid_request_named("BlobNotFound", "Blob not found");
     let meta = s.store.blob(did, &cid).map_err(internal)?.ok_or_else(not_found)?;
     let path = s.config.blobstore_location.join(did).join(&cid);

@@ -77,15 +77,11 @@ impl Store {
     }
 
     pub fn did_for_handle(&self, handle: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .get(CF_ACCOUNTS, handle_k(handle))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.get(CF_ACCOUNTS, handle_k(handle))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub fn did_for_email(&self, email: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .get(CF_ACCOUNTS, email_k(email))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.get(CF_ACCOUNTS, email_k(email))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// Writes `account` and its indexes; `old` (if any) has its stale indexes removed.
@@ -117,12 +113,7 @@ impl Store {
         }
         batch.delete_cf(cf, crate::api::preferences::key(&account.did));
         let auth = self.cf(CF_AUTH);
-        for (name, _) in self
-            .app_passwords(&account.did)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|a| (a.name, ()))
-        {
+        for (name, _) in self.app_passwords(&account.did).unwrap_or_default().into_iter().map(|a| (a.name, ())) {
             batch.delete_cf(auth, app_pw_k(&account.did, &name));
         }
     }
@@ -131,19 +122,13 @@ impl Store {
     pub fn list_accounts(&self, after: Option<&str>, limit: usize) -> Result<Vec<Account>, StoreError> {
         let start = did_k(after.unwrap_or(""));
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_ACCOUNTS),
-            rocksdb::IteratorMode::From(start.as_bytes(), rocksdb::Direction::Forward),
-        );
+        let iter = self.db.iterator_cf(self.cf(CF_ACCOUNTS), rocksdb::IteratorMode::From(start.as_bytes(), rocksdb::Direction::Forward));
         for item in iter {
             let (k, v) = item?;
             if !k.starts_with(b"did:") {
                 break;
             }
-            let a: Account = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                what: CF_ACCOUNTS,
-                why: e.to_string(),
-            })?;
+            let a: Account = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt { what: CF_ACCOUNTS, why: e.to_string() })?;
             if Some(a.did.as_str()) == after {
                 continue;
             }
@@ -174,19 +159,13 @@ impl Store {
     pub fn app_passwords(&self, did: &str) -> Result<Vec<AppPassword>, StoreError> {
         let prefix = app_pw_k(did, "");
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_AUTH),
-            rocksdb::IteratorMode::From(prefix.as_bytes(), rocksdb::Direction::Forward),
-        );
+        let iter = self.db.iterator_cf(self.cf(CF_AUTH), rocksdb::IteratorMode::From(prefix.as_bytes(), rocksdb::Direction::Forward));
         for item in iter {
             let (k, v) = item?;
             if !k.starts_with(prefix.as_bytes()) {
                 break;
             }
-            out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                what: CF_AUTH,
-                why: e.to_string(),
-            })?);
+            out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt { what: CF_AUTH, why: e.to_string() })?);
         }
         Ok(out)
     }
@@ -213,18 +192,12 @@ impl Store {
     pub fn invite_codes_for(&self, did: &str) -> Result<Vec<InviteCode>, StoreError> {
         let prefix = b"invite:";
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(
-            self.cf(CF_AUTH),
-            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
-        ) {
+        for item in self.db.iterator_cf(self.cf(CF_AUTH), rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward)) {
             let (k, v) = item?;
             if !k.starts_with(prefix) {
                 break;
             }
-            let c: InviteCode = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                what: CF_AUTH,
-                why: e.to_string(),
-            })?;
+            let c: InviteCode = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt { what: CF_AUTH, why: e.to_string() })?;
             if c.for_account == did {
                 out.push(c);
             }

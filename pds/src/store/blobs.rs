@@ -104,19 +104,11 @@ impl Store {
     }
 
     /// Blob CIDs of `did` after `cursor`, in CID order, with their metadata.
-    pub fn list_blobs(
-        &self,
-        did: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, BlobMeta)>, StoreError> {
+    pub fn list_blobs(&self, did: &str, cursor: Option<&str>, limit: usize) -> Result<Vec<(String, BlobMeta)>, StoreError> {
         let prefix = did_key(did);
         let start = blob_key(did, cursor.unwrap_or(""));
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_BLOBS), IteratorMode::From(&start, Direction::Forward))
-        {
+        for item in self.db.iterator_cf(self.cf(CF_BLOBS), IteratorMode::From(&start, Direction::Forward)) {
             let (k, v) = item?;
             if !k.starts_with(&prefix) {
                 break;
@@ -125,10 +117,7 @@ impl Store {
             if Some(cid.as_str()) == cursor {
                 continue;
             }
-            let meta = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                what: CF_BLOBS,
-                why: e.to_string(),
-            })?;
+            let meta = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt { what: CF_BLOBS, why: e.to_string() })?;
             out.push((cid, meta));
             if out.len() >= limit {
                 break;

@@ -40,10 +40,7 @@ fn decode_value(v: &[u8]) -> Option<(&str, &[u8])> {
 
 impl DbBlocks {
     pub fn new(db: Arc<DB>, did: &str) -> Self {
-        DbBlocks {
-            db,
-            prefix: did_key(did),
-        }
+        DbBlocks { db, prefix: did_key(did) }
     }
 
     /// Adds `blocks`, written at `rev`, to `batch`.
@@ -58,19 +55,13 @@ impl DbBlocks {
     pub fn since(&self, since: Option<&str>) -> Result<Vec<(Cid, Bytes)>, StoreError> {
         let cf = self.db.cf_handle(CF_BLOCKS).expect("blocks cf");
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            cf,
-            rocksdb::IteratorMode::From(&self.prefix, rocksdb::Direction::Forward),
-        );
+        let iter = self.db.iterator_cf(cf, rocksdb::IteratorMode::From(&self.prefix, rocksdb::Direction::Forward));
         for item in iter {
             let (k, v) = item?;
             if !k.starts_with(&self.prefix) {
                 break;
             }
-            let corrupt = |why: &str| StoreError::Corrupt {
-                what: CF_BLOCKS,
-                why: why.into(),
-            };
+            let corrupt = |why: &str| StoreError::Corrupt { what: CF_BLOCKS, why: why.into() };
             let (rev, bytes) = decode_value(&v).ok_or_else(|| corrupt("bad value"))?;
             if since.is_some_and(|s| rev <= s) {
                 continue;
@@ -87,10 +78,7 @@ impl DbBlocks {
         match self.db.get_pinned_cf(cf, block_key(&self.prefix, cid))? {
             None => Ok(None),
             Some(v) => {
-                let (rev, bytes) = decode_value(&v).ok_or(StoreError::Corrupt {
-                    what: CF_BLOCKS,
-                    why: format!("block {cid}"),
-                })?;
+                let (rev, bytes) = decode_value(&v).ok_or(StoreError::Corrupt { what: CF_BLOCKS, why: format!("block {cid}") })?;
                 Ok(Some((rev.to_string(), Bytes::copy_from_slice(bytes))))
             }
         }
@@ -108,15 +96,11 @@ impl DbBlocks {
 impl BlockStore for DbBlocks {
     fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockStoreError> {
         let cf = self.db.cf_handle(CF_BLOCKS).expect("blocks cf");
-        let v = self
-            .db
-            .get_pinned_cf(cf, block_key(&self.prefix, cid))
-            .map_err(|e| BlockStoreError::Backend(e.to_string()))?;
+        let v = self.db.get_pinned_cf(cf, block_key(&self.prefix, cid)).map_err(|e| BlockStoreError::Backend(e.to_string()))?;
         match v {
             None => Ok(None),
             Some(v) => {
-                let (_, bytes) =
-                    decode_value(&v).ok_or_else(|| BlockStoreError::Backend(format!("corrupt block {cid}")))?;
+                let (_, bytes) = decode_value(&v).ok_or_else(|| BlockStoreError::Backend(format!("corrupt block {cid}")))?;
                 Ok(Some(Bytes::copy_from_slice(bytes)))
             }
         }

@@ -39,10 +39,7 @@ impl Committer {
         let (tx, rx) = mpsc::channel::<Job>();
         let hook: Arc<std::sync::Mutex<Option<AfterSync>>> = Arc::default();
         let h = hook.clone();
-        let thread = thread::Builder::new()
-            .name("pds-committer".into())
-            .spawn(move || run(db, rx, h))
-            .expect("spawn committer thread");
+        let thread = thread::Builder::new().name("pds-committer".into()).spawn(move || run(db, rx, h)).expect("spawn committer thread");
         Committer { tx: Some(tx), hook, thread: Some(thread) }
     }
 

@@ -53,23 +53,14 @@ impl Store {
     /// Adds a new token for `did` and `purpose` to `batch` and returns it.
     pub fn issue_email_token(&self, batch: &mut WriteBatch, did: &str, purpose: Purpose) -> String {
         let token = new_token();
-        let record = EmailToken {
-            did: did.into(),
-            purpose,
-            expires_at_ms: now_ms() + TOKEN_TTL_MS,
-        };
+        let record = EmailToken { did: did.into(), purpose, expires_at_ms: now_ms() + TOKEN_TTL_MS };
         self.put_json(batch, CF_AUTH, key(&token), &record);
         token
     }
 
     /// The account a token was issued to, if it is for `purpose` and unexpired; adds its
     /// deletion to `batch` (a token works once).
-    pub fn take_email_token(
-        &self,
-        batch: &mut WriteBatch,
-        token: &str,
-        purpose: Purpose,
-    ) -> Result<Result<String, TokenProblem>, StoreError> {
+    pub fn take_email_token(&self, batch: &mut WriteBatch, token: &str, purpose: Purpose) -> Result<Result<String, TokenProblem>, StoreError> {
         let Some(record) = self.get_json::<EmailToken>(CF_AUTH, key(token))? else {
             return Ok(Err(TokenProblem::Invalid));
         };
@@ -129,10 +120,7 @@ mod tests {
         assert_eq!(store.take_email_token(&mut b, &token, Purpose::ResetPassword).unwrap(), Err(TokenProblem::Invalid));
         assert_eq!(store.take_email_token(&mut b, "aaaaa-aaaaa", Purpose::DeleteAccount).unwrap(), Err(TokenProblem::Invalid));
         let mut b = WriteBatch::default();
-        assert_eq!(
-            store.take_email_token(&mut b, &token.to_uppercase(), Purpose::DeleteAccount).unwrap(),
-            Ok("did:plc:a".to_string())
-        );
+        assert_eq!(store.take_email_token(&mut b, &token.to_uppercase(), Purpose::DeleteAccount).unwrap(), Ok("did:plc:a".to_string()));
         store.db.write(b).unwrap();
         let mut b = WriteBatch::default();
         assert_eq!(store.take_email_token(&mut b, &token, Purpose::DeleteAccount).unwrap(), Err(TokenProblem::Invalid));

@@ -36,9 +36,7 @@ pub struct Sequencer {
 }
 
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Sequencer {
@@ -61,13 +59,7 @@ impl Sequencer {
                 let _ = l.send(Event { seq, time_ms, frame });
             }
         }));
-        Ok(Sequencer {
-            db,
-            committer,
-            next: std::sync::Mutex::new(last + 1),
-            durable,
-            live,
-        })
+        Ok(Sequencer { db, committer, next: std::sync::Mutex::new(last + 1), durable, live })
     }
 
     /// The highest seq known durable.
@@ -97,17 +89,10 @@ impl Sequencer {
                 publish.push((seq, time_ms, Arc::new(frame)));
             }
             let seqs: Vec<u64> = publish.iter().map(|p| p.0).collect();
-            (
-                self.committer
-                    .submit(batch, publish)
-                    .map_err(|_| StoreError::CommitterGone)?,
-                seqs,
-            )
+            (self.committer.submit(batch, publish).map_err(|_| StoreError::CommitterGone)?, seqs)
         };
         let (rx, seqs) = rx;
-        rx.await
-            .map_err(|_| StoreError::CommitterGone)?
-            .map_err(StoreError::CommitFailed)?;
+        rx.await.map_err(|_| StoreError::CommitterGone)?.map_err(StoreError::CommitFailed)?;
         Ok(seqs)
     }
 
@@ -117,10 +102,7 @@ impl Sequencer {
         let max = self.durable_seq();
         let start = (after + 1).to_be_bytes();
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(cf, IteratorMode::From(&start, rocksdb::Direction::Forward))
-        {
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, rocksdb::Direction::Forward)) {
             let (k, v) = item?;
             let seq = decode_seq(&k)?;
             if seq > max || out.len() >= limit {
@@ -160,24 +142,14 @@ impl Sequencer {
 }
 
 fn decode_seq(k: &[u8]) -> Result<u64, StoreError> {
-    let b: [u8; 8] = k.try_into().map_err(|_| StoreError::Corrupt {
-        what: CF_EVENTS,
-        why: "key is not 8 bytes".into(),
-    })?;
+    let b: [u8; 8] = k.try_into().map_err(|_| StoreError::Corrupt { what: CF_EVENTS, why: "key is not 8 bytes".into() })?;
     Ok(u64::from_be_bytes(b))
 }
 
 fn decode_event(seq: u64, v: &[u8]) -> Result<Event, StoreError> {
     if v.len() < 8 {
-        return Err(StoreError::Corrupt {
-            what: CF_EVENTS,
-            why: format!("event {seq} too short"),
-        });
+        return Err(StoreError::Corrupt { what: CF_EVENTS, why: format!("event {seq} too short") });
     }
     let time_ms = u64::from_be_bytes(v[..8].try_into().unwrap());
-    Ok(Event {
-        seq,
-        time_ms,
-        frame: Arc::new(v[8..].to_vec()),
-    })
+    Ok(Event { seq, time_ms, frame: Arc::new(v[8..].to_vec()) })
 }

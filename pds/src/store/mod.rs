@@ -19,8 +19,8 @@
 pub mod accounts;
 pub mod blobs;
 pub mod blocks;
-pub mod email_tokens;
 pub mod committer;
+pub mod email_tokens;
 pub mod events;
 pub mod records;
 
@@ -40,15 +40,7 @@ pub const CF_ACCOUNTS: &str = "accounts";
 pub const CF_AUTH: &str = "auth";
 pub const CF_BLOBS: &str = "blobs";
 pub const CF_EVENTS: &str = "events";
-const ALL_CFS: [&str; 7] = [
-    CF_BLOCKS,
-    CF_RECORDS,
-    CF_REPOS,
-    CF_ACCOUNTS,
-    CF_AUTH,
-    CF_BLOBS,
-    CF_EVENTS,
-];
+const ALL_CFS: [&str; 7] = [CF_BLOCKS, CF_RECORDS, CF_REPOS, CF_ACCOUNTS, CF_AUTH, CF_BLOBS, CF_EVENTS];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -113,17 +105,10 @@ impl Store {
         Ok(self.db.get_cf(self.cf(cf), key)?)
     }
 
-    pub fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        cf: &'static str,
-        key: impl AsRef<[u8]>,
-    ) -> Result<Option<T>, StoreError> {
+    pub fn get_json<T: serde::de::DeserializeOwned>(&self, cf: &'static str, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
         match self.get(cf, key)? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| StoreError::Corrupt {
-                what: cf,
-                why: e.to_string(),
-            }),
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| StoreError::Corrupt { what: cf, why: e.to_string() }),
         }
     }
 
@@ -150,17 +135,11 @@ impl Store {
     /// Every `(did, root)`, ordered by DID, starting after `cursor`.
     pub fn list_repos(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, RepoRoot)>, StoreError> {
         let start = after.map(|a| format!("{a}\0")).unwrap_or_default();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_REPOS),
-            rocksdb::IteratorMode::From(start.as_bytes(), rocksdb::Direction::Forward),
-        );
+        let iter = self.db.iterator_cf(self.cf(CF_REPOS), rocksdb::IteratorMode::From(start.as_bytes(), rocksdb::Direction::Forward));
         let mut out = Vec::new();
         for item in iter {
             let (k, v) = item?;
-            let root: RepoRoot = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                what: CF_REPOS,
-                why: e.to_string(),
-            })?;
+            let root: RepoRoot = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt { what: CF_REPOS, why: e.to_string() })?;
             out.push((String::from_utf8_lossy(&k).into_owned(), root));
             if out.len() >= limit {
                 break;

@@ -45,23 +45,13 @@ impl Store {
     pub fn record_cid(&self, did: &str, collection: &str, rkey: &str) -> Result<Option<Cid>, StoreError> {
         match self.get(CF_RECORDS, record_key(did, collection, rkey))? {
             None => Ok(None),
-            Some(v) => Cid::try_from(v.as_slice()).map(Some).map_err(|e| StoreError::Corrupt {
-                what: CF_RECORDS,
-                why: e.to_string(),
-            }),
+            Some(v) => Cid::try_from(v.as_slice()).map(Some).map_err(|e| StoreError::Corrupt { what: CF_RECORDS, why: e.to_string() }),
         }
     }
 
     /// Up to `limit` `(rkey, cid)` of a collection: descending by rkey, or ascending when
     /// `reverse`; strictly past `cursor` in that direction.
-    pub fn list_records(
-        &self,
-        did: &str,
-        collection: &str,
-        limit: usize,
-        cursor: Option<&str>,
-        reverse: bool,
-    ) -> Result<Vec<(String, Cid)>, StoreError> {
+    pub fn list_records(&self, did: &str, collection: &str, limit: usize, cursor: Option<&str>, reverse: bool) -> Result<Vec<(String, Cid)>, StoreError> {
         let prefix = collection_prefix(did, collection);
         let mut upper = prefix.clone();
         *upper.last_mut().unwrap() = 1;
@@ -81,10 +71,7 @@ impl Store {
             (false, None) => (upper.clone(), Direction::Reverse),
         };
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_RECORDS), IteratorMode::From(&start, dir))
-        {
+        for item in self.db.iterator_cf(self.cf(CF_RECORDS), IteratorMode::From(&start, dir)) {
             let (k, v) = item?;
             if !k.starts_with(&prefix) {
                 break;
@@ -93,10 +80,7 @@ impl Store {
             if cursor == Some(rkey.as_str()) {
                 continue;
             }
-            let cid = Cid::try_from(v.as_ref()).map_err(|e| StoreError::Corrupt {
-                what: CF_RECORDS,
-                why: e.to_string(),
-            })?;
+            let cid = Cid::try_from(v.as_ref()).map_err(|e| StoreError::Corrupt { what: CF_RECORDS, why: e.to_string() })?;
             out.push((rkey, cid));
             if out.len() >= limit {
                 break;
@@ -111,9 +95,7 @@ impl Store {
         let mut out: Vec<String> = Vec::new();
         let mut seek = prefix.clone();
         loop {
-            let mut iter = self
-                .db
-                .iterator_cf(self.cf(CF_RECORDS), IteratorMode::From(&seek, Direction::Forward));
+            let mut iter = self.db.iterator_cf(self.cf(CF_RECORDS), IteratorMode::From(&seek, Direction::Forward));
             let Some(item) = iter.next() else { break };
             let (k, _) = item?;
             if !k.starts_with(&prefix) {

@@ -46,11 +46,7 @@ pub fn vars(dir: &std::path::Path, port: u16, plc_url: &str, extra: &[(&str, &st
 }
 
 pub async fn start_plc(dir: &std::path::Path) -> plc::PlcServer {
-    plc::ServerBuilder::new(dir.join("plc"))
-        .metrics_handle(pds::state::metrics_handle())
-        .bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    plc::ServerBuilder::new(dir.join("plc")).metrics_handle(pds::state::metrics_handle()).bind("127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
 pub async fn start(extra: &[(&str, &str)]) -> Env {
@@ -85,12 +81,7 @@ impl Resp {
     }
     #[track_caller]
     pub fn err(self, status: u16, name: &str) -> Resp {
-        assert_eq!(
-            (self.status, self.body["error"].as_str().unwrap_or("")),
-            (status, name),
-            "{:?}",
-            self.body
-        );
+        assert_eq!((self.status, self.body["error"].as_str().unwrap_or("")), (status, name), "{:?}", self.body);
         self
     }
 }
@@ -104,10 +95,7 @@ pub enum Auth<'a> {
 
 impl Client {
     pub fn new(base: &str) -> Client {
-        Client {
-            base: base.into(),
-            http: reqwest::Client::new(),
-        }
+        Client { base: base.into(), http: reqwest::Client::new() }
     }
 
     fn auth(&self, req: reqwest::RequestBuilder, auth: Auth) -> reqwest::RequestBuilder {
@@ -138,26 +126,14 @@ impl Client {
     }
 
     pub async fn get_bytes(&self, nsid: &str, query: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-        let resp = self
-            .http
-            .get(format!("{}/xrpc/{nsid}", self.base))
-            .query(query)
-            .send()
-            .await
-            .unwrap();
+        let resp = self.http.get(format!("{}/xrpc/{nsid}", self.base)).query(query).send().await.unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         (status, headers, resp.bytes().await.unwrap().to_vec())
     }
 
     pub async fn invite(&self, uses: u32) -> String {
-        self.post(
-            "com.atproto.server.createInviteCode",
-            Auth::Admin(ADMIN_PASSWORD),
-            json!({"useCount": uses}),
-        )
-        .await
-        .ok()["code"]
+        self.post("com.atproto.server.createInviteCode", Auth::Admin(ADMIN_PASSWORD), json!({"useCount": uses})).await.ok()["code"]
             .as_str()
             .unwrap()
             .to_string()
@@ -169,9 +145,7 @@ impl Client {
         if let Some(c) = invite {
             body["inviteCode"] = c.into();
         }
-        self.post("com.atproto.server.createAccount", Auth::None, body)
-            .await
-            .ok()
+        self.post("com.atproto.server.createAccount", Auth::None, body).await.ok()
     }
 
     pub async fn post_text(&self, token: &str, did: &str, text: &str) -> Value {
@@ -188,10 +162,7 @@ impl Client {
 async fn to_resp(resp: reqwest::Response) -> Resp {
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await.unwrap();
-    Resp {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
+    Resp { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
 }
 
 /// Reads firehose frames from `cursor` until `idle_ms` pass without one.
@@ -205,9 +176,7 @@ pub async fn read_firehose(base: &str, cursor: Option<i64>, idle_ms: u64) -> Vec
     let mut out = Vec::new();
     loop {
         match tokio::time::timeout(std::time::Duration::from_millis(idle_ms), stream.next()).await {
-            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b)))) => {
-                out.push(SubscribeReposFrame::decode(&b).unwrap())
-            }
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b)))) => out.push(SubscribeReposFrame::decode(&b).unwrap()),
             Ok(Some(Ok(_))) => {}
             _ => break,
         }

@@ -15,11 +15,7 @@ pub(crate) struct TtlCache<V> {
 
 impl<V: Clone> TtlCache<V> {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
-        TtlCache {
-            ttl,
-            capacity,
-            entries: Mutex::new(HashMap::new()),
-        }
+        TtlCache { ttl, capacity, entries: Mutex::new(HashMap::new()) }
     }
 
     /// The live value for `key`, if any (an expired one is removed).
@@ -43,10 +39,7 @@ impl<V: Clone> TtlCache<V> {
         if entries.len() >= self.capacity && !entries.contains_key(&key) {
             entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
             if entries.len() >= self.capacity {
-                let oldest = entries
-                    .iter()
-                    .min_by_key(|(_, (at, _))| *at)
-                    .map(|(k, _)| k.clone());
+                let oldest = entries.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone());
                 if let Some(k) = oldest {
                     entries.remove(&k);
                 }

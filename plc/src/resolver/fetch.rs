@@ -21,46 +21,30 @@ pub(crate) struct GuardedFetch {
 }
 
 impl GuardedFetch {
-    pub(crate) fn new(
-        testbed: bool,
-        overrides: HashMap<String, SocketAddr>,
-        timeout: Duration,
-        max_body: usize,
-    ) -> Result<Self, ResolveError> {
+    pub(crate) fn new(testbed: bool, overrides: HashMap<String, SocketAddr>, timeout: Duration, max_body: usize) -> Result<Self, ResolveError> {
         let http = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedDns {
-                allow_private: testbed,
-            }))
+            .dns_resolver(Arc::new(GuardedDns { allow_private: testbed }))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
             .timeout(timeout)
             .user_agent(concat!("sonde-plc/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(ResolveError::Http)?;
-        let overrides = overrides
-            .into_iter()
-            .map(|(h, a)| (h.to_ascii_lowercase(), a))
-            .collect();
-        Ok(GuardedFetch {
-            http,
-            testbed,
-            overrides,
-            max_body,
-        })
+        let overrides = overrides.into_iter().map(|(h, a)| (h.to_ascii_lowercase(), a)).collect();
+        Ok(GuardedFetch { http, testbed, overrides, max_body })
     }
 
     /// GETs `url` and returns the body of a 200 answer. `Ok(None)` for 404.
     pub(crate) async fn get(&self, url: &str) -> Result<Option<Vec<u8>>, ResolveError> {
         let mut target = Url::parse(url).map_err(|e| ResolveError::BadUrl(format!("{url}: {e}")))?;
-        let host = target
-            .host_str()
-            .ok_or_else(|| ResolveError::BadUrl(format!("{url}: no host")))?
-            .to_ascii_lowercase();
+        let host = target.host_str().ok_or_else(|| ResolveError::BadUrl(format!("{url}: no host")))?.to_ascii_lowercase();
         let mut host_header = None;
         // A key starting with '.' matches every name under it (`.test` → `alice.test`).
-        let overridden = self.overrides.get(&host).copied().or_else(|| {
-            self.overrides.iter().find(|(k, _)| k.starts_with('.') && host.ends_with(k.as_str())).map(|(_, a)| *a)
-        });
+        let overridden = self
+            .overrides
+            .get(&host)
+            .copied()
+            .or_else(|| self.overrides.iter().find(|(k, _)| k.starts_with('.') && host.ends_with(k.as_str())).map(|(_, a)| *a));
         if let Some(addr) = overridden {
             // Testbed DNS: dial `addr`, present the original host (plain http to loopback).
             self.check_ip(&host, addr.ip())?;
@@ -71,17 +55,10 @@ impl GuardedFetch {
             if addr.ip().is_loopback() {
                 set_scheme(&mut target, "http")?;
             }
-            target
-                .set_ip_host(addr.ip())
-                .map_err(|_| ResolveError::BadUrl(url.into()))?;
-            target
-                .set_port(Some(addr.port()))
-                .map_err(|_| ResolveError::BadUrl(url.into()))?;
+            target.set_ip_host(addr.ip()).map_err(|_| ResolveError::BadUrl(url.into()))?;
+            target.set_port(Some(addr.port())).map_err(|_| ResolveError::BadUrl(url.into()))?;
         } else {
-            let literal = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>();
+            let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>();
             if let Ok(ip) = literal {
                 self.check_ip(&host, ip)?;
             } else if !self.testbed && is_loopback_host(&host) {
@@ -107,10 +84,7 @@ impl GuardedFetch {
             StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
             s => return Err(ResolveError::Status(s.as_u16())),
         }
-        if resp
-            .content_length()
-            .is_some_and(|n| n > self.max_body as u64)
-        {
+        if resp.content_length().is_some_and(|n| n > self.max_body as u64) {
             return Err(ResolveError::TooLarge(self.max_body));
         }
         let mut body = Vec::new();
@@ -133,6 +107,5 @@ impl GuardedFetch {
 }
 
 fn set_scheme(url: &mut Url, scheme: &str) -> Result<(), ResolveError> {
-    url.set_scheme(scheme)
-        .map_err(|_| ResolveError::BadUrl(url.to_string()))
+    url.set_scheme(scheme).map_err(|_| ResolveError::BadUrl(url.to_string()))
 }

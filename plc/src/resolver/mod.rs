@@ -114,10 +114,7 @@ impl Default for ResolverConfig {
 impl ResolverConfig {
     /// Defaults with the given PLC directory.
     pub fn with_plc_url(plc_url: &str) -> Self {
-        ResolverConfig {
-            plc_url: plc_url.into(),
-            ..Self::default()
-        }
+        ResolverConfig { plc_url: plc_url.into(), ..Self::default() }
     }
 }
 
@@ -133,12 +130,7 @@ pub struct Resolver {
 impl Resolver {
     pub fn new(config: ResolverConfig) -> Result<Self, ResolveError> {
         let plc = PlcClient::new(&config.plc_url).map_err(ResolveError::Plc)?;
-        let web = GuardedFetch::new(
-            config.allow_insecure_loopback,
-            config.host_overrides,
-            config.timeout,
-            config.max_body_bytes,
-        )?;
+        let web = GuardedFetch::new(config.allow_insecure_loopback, config.host_overrides, config.timeout, config.max_body_bytes)?;
         Ok(Resolver {
             plc,
             web,
@@ -165,19 +157,14 @@ impl Resolver {
 
     /// Resolves `did` bypassing the cache, and caches the result.
     pub async fn refresh(&self, did: &str) -> Result<DidDocument, ResolveError> {
-        let parsed: Did = did
-            .parse()
-            .map_err(|_| ResolveError::InvalidDid(did.into()))?;
+        let parsed: Did = did.parse().map_err(|_| ResolveError::InvalidDid(did.into()))?;
         let doc = match parsed.method() {
             "plc" => self.resolve_plc(did).await?,
             "web" => self.resolve_web(did).await?,
             _ => return Err(ResolveError::UnsupportedMethod(did.into())),
         };
         if doc.id != did {
-            return Err(ResolveError::IdMismatch {
-                expected: did.into(),
-                found: doc.id,
-            });
+            return Err(ResolveError::IdMismatch { expected: did.into(), found: doc.id });
         }
         tracing::debug!(did, "resolved DID");
         self.docs.insert(did.to_string(), doc.clone());
@@ -211,10 +198,7 @@ impl Resolver {
             .filter(|vm| vm.kind == "Multikey")
             .and_then(|vm| vm.public_key_multibase.as_deref());
         match multikey {
-            Some(mb) => Ok(self
-                .keys
-                .did_key(&format!("did:key:{mb}"))
-                .map_err(DidDocError::from)?),
+            Some(mb) => Ok(self.keys.did_key(&format!("did:key:{mb}")).map_err(DidDocError::from)?),
             // Legacy key suites (or no key): let the document explain.
             None => Ok(doc.signing_key()?),
         }
@@ -223,24 +207,15 @@ impl Resolver {
     /// The DID a handle claims through `https://<handle>/.well-known/atproto-did`. This is
     /// one direction only: callers confirm the DID document lists the handle.
     pub async fn resolve_handle(&self, handle: &str) -> Result<Did, ResolveError> {
-        let parsed: Handle = handle
-            .parse()
-            .map_err(|_| ResolveError::InvalidHandle(handle.into()))?;
+        let parsed: Handle = handle.parse().map_err(|_| ResolveError::InvalidHandle(handle.into()))?;
         let key = parsed.normalized().as_str().to_string();
         if let Some(did) = self.handles.get(&key) {
             return Ok(did);
         }
         let url = format!("https://{key}/.well-known/atproto-did");
-        let body = self
-            .web
-            .get(&url)
-            .await?
-            .ok_or_else(|| ResolveError::HandleNotFound(key.clone()))?;
+        let body = self.web.get(&url).await?.ok_or_else(|| ResolveError::HandleNotFound(key.clone()))?;
         let text = String::from_utf8_lossy(&body);
-        let did: Did = text
-            .trim()
-            .parse()
-            .map_err(|_| ResolveError::HandleNotFound(format!("{key}: body is not a DID")))?;
+        let did: Did = text.trim().parse().map_err(|_| ResolveError::HandleNotFound(format!("{key}: body is not a DID")))?;
         self.handles.insert(key, did.clone());
         Ok(did)
     }
@@ -276,11 +251,7 @@ impl Resolver {
 
     async fn resolve_web(&self, did: &str) -> Result<DidDocument, ResolveError> {
         let url = did_web_url(did)?;
-        let body = self
-            .web
-            .get(&url)
-            .await?
-            .ok_or_else(|| ResolveError::NotFound(did.into()))?;
+        let body = self.web.get(&url).await?.ok_or_else(|| ResolveError::NotFound(did.into()))?;
         serde_json::from_slice(&body).map_err(|e| ResolveError::BadDocument(e.to_string()))
     }
 }

@@ -70,11 +70,7 @@ pub struct ServerBuilder {
 impl ServerBuilder {
     /// A server storing its RocksDB database in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        ServerBuilder {
-            data_dir: data_dir.into(),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            metrics: None,
-        }
+        ServerBuilder { data_dir: data_dir.into(), max_body_bytes: DEFAULT_MAX_BODY_BYTES, metrics: None }
     }
 
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
@@ -90,9 +86,7 @@ impl ServerBuilder {
 
     /// Binds `addr` (use port 0 for an ephemeral port) and starts serving.
     pub async fn bind(self, addr: SocketAddr) -> anyhow::Result<PlcServer> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         self.spawn(listener).await
     }
 
@@ -115,12 +109,7 @@ impl ServerBuilder {
                 .await
         });
         tracing::info!(%addr, "PLC directory listening");
-        Ok(PlcServer {
-            addr,
-            dir,
-            shutdown: tx,
-            task,
-        })
+        Ok(PlcServer { addr, dir, shutdown: tx, task })
     }
 }
 

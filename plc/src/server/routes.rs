@@ -24,10 +24,7 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
     fn not_registered(did: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("DID not registered: {did}"))
@@ -53,17 +50,12 @@ impl From<StoreError> for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 /// Runs a blocking store call off the async runtime.
-async fn blocking<T: Send + 'static>(
-    dir: &Arc<Directory>,
-    f: impl FnOnce(&Directory) -> T + Send + 'static,
-) -> ApiResult<T> {
+async fn blocking<T: Send + 'static>(dir: &Arc<Directory>, f: impl FnOnce(&Directory) -> T + Send + 'static) -> ApiResult<T> {
     let dir = dir.clone();
-    tokio::task::spawn_blocking(move || f(&dir))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "store task failed");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
-        })
+    tokio::task::spawn_blocking(move || f(&dir)).await.map_err(|e| {
+        tracing::error!(error = %e, "store task failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    })
 }
 
 pub(crate) async fn health() -> Json<serde_json::Value> {
@@ -71,10 +63,7 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
 }
 
 /// `GET /{did}`: the DID document (`application/did+ld+json`).
-pub(crate) async fn document(
-    State(st): State<AppState>,
-    Path(did): Path<String>,
-) -> ApiResult<Response> {
+pub(crate) async fn document(State(st): State<AppState>, Path(did): Path<String>) -> ApiResult<Response> {
     let state = active_state(&st, &did).await?;
     let doc = state.to_did_document(&did);
     let body = serde_json::to_vec(&doc).expect("DID documents serialise");
@@ -82,16 +71,10 @@ pub(crate) async fn document(
 }
 
 /// `GET /{did}/data`: the current PLC state with the DID.
-pub(crate) async fn data(
-    State(st): State<AppState>,
-    Path(did): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+pub(crate) async fn data(State(st): State<AppState>, Path(did): Path<String>) -> ApiResult<Json<serde_json::Value>> {
     let state = active_state(&st, &did).await?;
     let mut value = serde_json::to_value(&state).expect("PLC state serialises");
-    value
-        .as_object_mut()
-        .expect("PLC state is an object")
-        .insert("did".into(), did.into());
+    value.as_object_mut().expect("PLC state is an object").insert("did".into(), did.into());
     Ok(Json(value))
 }
 
@@ -105,41 +88,28 @@ async fn active_state(st: &AppState, did: &str) -> ApiResult<atproto::plc::PlcSt
 }
 
 /// `GET /{did}/log`: the active operations.
-pub(crate) async fn log(
-    State(st): State<AppState>,
-    Path(did): Path<String>,
-) -> ApiResult<Json<Vec<SignedOp>>> {
+pub(crate) async fn log(State(st): State<AppState>, Path(did): Path<String>) -> ApiResult<Json<Vec<SignedOp>>> {
     let d = did.clone();
     let ops = blocking(&st.dir, move |dir| dir.active_log(&d)).await??;
     ops.map(Json).ok_or_else(|| ApiError::not_registered(&did))
 }
 
 /// `GET /{did}/log/audit`: every entry, nullified ones included.
-pub(crate) async fn audit(
-    State(st): State<AppState>,
-    Path(did): Path<String>,
-) -> ApiResult<Json<Vec<atproto::plc::LogEntry>>> {
+pub(crate) async fn audit(State(st): State<AppState>, Path(did): Path<String>) -> ApiResult<Json<Vec<atproto::plc::LogEntry>>> {
     let d = did.clone();
     let log = blocking(&st.dir, move |dir| dir.audit_log(&d)).await??;
     log.map(Json).ok_or_else(|| ApiError::not_registered(&did))
 }
 
 /// `GET /{did}/log/last`: the latest active operation.
-pub(crate) async fn last(
-    State(st): State<AppState>,
-    Path(did): Path<String>,
-) -> ApiResult<Json<SignedOp>> {
+pub(crate) async fn last(State(st): State<AppState>, Path(did): Path<String>) -> ApiResult<Json<SignedOp>> {
     let d = did.clone();
     let op = blocking(&st.dir, move |dir| dir.last_op(&d)).await??;
     op.map(Json).ok_or_else(|| ApiError::not_registered(&did))
 }
 
 /// `POST /{did}`: validates and stores a signed operation.
-pub(crate) async fn submit(
-    State(st): State<AppState>,
-    Path(did): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<&'static str> {
+pub(crate) async fn submit(State(st): State<AppState>, Path(did): Path<String>, body: Result<Bytes, BytesRejection>) -> ApiResult<&'static str> {
     let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let op: SignedOp = serde_json::from_slice(&body).map_err(|e| {
         metrics::counter!("plc_operations_total", "result" => "rejected").increment(1);
@@ -150,8 +120,7 @@ pub(crate) async fn submit(
         Ok(accepted) => {
             metrics::counter!("plc_operations_total", "result" => "accepted").increment(1);
             if !accepted.nullified.is_empty() {
-                metrics::counter!("plc_nullified_operations_total")
-                    .increment(accepted.nullified.len() as u64);
+                metrics::counter!("plc_nullified_operations_total").increment(accepted.nullified.len() as u64);
             }
             Ok("OK")
         }
@@ -167,9 +136,7 @@ pub(crate) async fn submit(
 fn rejection_message(e: &SubmitError) -> String {
     match e {
         SubmitError::Invalid(PlcError::InvalidSignature) => "Invalid signature on op".into(),
-        SubmitError::Invalid(PlcError::LateRecovery { .. }) => {
-            "Recovery operation occurred outside of the allowed 72 hr recovery window".into()
-        }
+        SubmitError::Invalid(PlcError::LateRecovery { .. }) => "Recovery operation occurred outside of the allowed 72 hr recovery window".into(),
         SubmitError::Invalid(PlcError::Misordered(why)) => {
             format!("Operations not correctly ordered: {why}")
         }
@@ -184,10 +151,7 @@ pub(crate) struct ExportQuery {
 }
 
 /// `GET /export?count=N&after=SEQ`: JSON lines in acceptance order (max 1000 per page).
-pub(crate) async fn export(
-    State(st): State<AppState>,
-    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Response> {
+pub(crate) async fn export(State(st): State<AppState>, query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Response> {
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let count = q.count.unwrap_or(10).clamp(1, 1000);
     let after = q.after.unwrap_or(0);
@@ -206,10 +170,5 @@ struct NotFoundBody {
 }
 
 pub(crate) async fn fallback() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        Json(NotFoundBody {
-            message: "Not found",
-        }),
-    )
+    (StatusCode::NOT_FOUND, Json(NotFoundBody { message: "Not found" }))
 }

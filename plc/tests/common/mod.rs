@@ -20,16 +20,9 @@ pub async fn start() -> TestServer {
 }
 
 pub async fn start_in(data: TempDir) -> TestServer {
-    let server = ServerBuilder::new(data.path())
-        .bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = ServerBuilder::new(data.path()).bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let client = PlcClient::new(&server.url()).unwrap();
-    TestServer {
-        server,
-        client,
-        data,
-    }
+    TestServer { server, client, data }
 }
 
 /// An identity: `recovery` outranks `rotation` (index 0 vs 1); `signing` is the atproto key.
@@ -47,20 +40,8 @@ impl Account {
         let recovery = Keypair::generate(KeyType::K256);
         let rotation = Keypair::generate(KeyType::P256);
         let signing = Keypair::generate(KeyType::K256);
-        let state = PlcState::atproto(
-            vec![recovery.did_key(), rotation.did_key()],
-            &signing.did_key(),
-            handle,
-            "https://pds.test",
-        );
+        let state = PlcState::atproto(vec![recovery.did_key(), rotation.did_key()], &signing.did_key(), handle, "https://pds.test");
         let (did, genesis) = genesis(state.clone(), &rotation);
-        Account {
-            recovery,
-            rotation,
-            signing,
-            did,
-            genesis,
-            state,
-        }
+        Account { recovery, rotation, signing, did, genesis, state }
     }
 }

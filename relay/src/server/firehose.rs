@@ -67,7 +67,10 @@ async fn serve(relay: Arc<Relay>, socket: WebSocket, cursor: Option<i64>) {
         }
         Start::After(pos, info) => {
             if let Some(name) = info {
-                let frame = SubscribeReposFrame::Info(InfoEvent { name: name.into(), message: Some("cursor is older than the retained window; replaying from the oldest event".into()) });
+                let frame = SubscribeReposFrame::Info(InfoEvent {
+                    name: name.into(),
+                    message: Some("cursor is older than the retained window; replaying from the oldest event".into()),
+                });
                 if sink.send(Message::Binary(frame.encode().into())).await.is_err() {
                     return;
                 }

@@ -45,9 +45,7 @@ async fn health(State(relay): State<Arc<Relay>>) -> impl IntoResponse {
 
 /// Resolves when a consumer closes its WebSocket (or the read half fails), watching the read
 /// half in a task of its own.
-fn closed(
-    mut stream: futures::stream::SplitStream<axum::extract::ws::WebSocket>,
-) -> tokio::sync::oneshot::Receiver<()> {
+fn closed(mut stream: futures::stream::SplitStream<axum::extract::ws::WebSocket>) -> tokio::sync::oneshot::Receiver<()> {
     use futures::StreamExt;
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {

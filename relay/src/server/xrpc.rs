@@ -78,12 +78,7 @@ struct DidParam {
 }
 
 async fn get_repo_status(State(relay): State<Arc<Relay>>, Query(p): Query<DidParam>) -> XResult {
-    let a = relay
-        .log
-        .store()
-        .get_account(&p.did)
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::repo_not_found(format!("unknown repo {}", p.did)))?;
+    let a = relay.log.store().get_account(&p.did).map_err(internal)?.ok_or_else(|| XrpcError::repo_not_found(format!("unknown repo {}", p.did)))?;
     let mut out = json!({"did": p.did, "active": a.active()});
     if let Some(s) = a.status() {
         out["status"] = s.into();

@@ -13,6 +13,17 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# The lint gate's tools (in rustup's default profile, but not in its minimal one).
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null 2>&1; then
+        echo "sonde: adding the rustfmt and clippy components with rustup" >&2
+        rustup component add rustfmt clippy >&2
+    else
+        echo "sonde: cargo fmt and cargo clippy are missing and rustup is not here to add them" >&2
+        exit 1
+    fi
+fi
+
 # System packages: clang and libclang-dev (bindgen, for the RocksDB build), a C++ compiler
 # (RocksDB itself), make (node-gyp builds the reference PDS's SQLite binding with it), zstd, and
 # the DejaVu font the experiments' figures are drawn with.

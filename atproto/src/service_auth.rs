@@ -106,7 +106,10 @@ pub fn verify(token: &str, key: &PublicKey, audience: &str, method: Option<&str>
     Ok(claims)
 }
 
-fn parts(token: &str) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), ServiceAuthError> {
+/// A JWT's header, claims and signature, decoded from base64url.
+type Parts = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn parts(token: &str) -> Result<Parts, ServiceAuthError> {
     let mut it = token.split('.');
     let (Some(h), Some(c), Some(s), None) = (it.next(), it.next(), it.next(), it.next()) else {
         return Err(ServiceAuthError::Malformed);

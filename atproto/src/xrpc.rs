@@ -1,5 +1,6 @@
 //! XRPC plumbing shared by servers and clients: the error body `{error, message?}` with its
-//! HTTP status, the NSID of an `/xrpc/` path, and the `atproto-proxy` header.
+//! HTTP status, the NSID of an `/xrpc/` path, the `atproto-proxy` header, and the
+//! `admin:<password>` basic auth that admin routes take (as the reference PDS's do).
 //!
 //! Statuses and names follow the reference `xrpc-server`: most "not found" conditions are
 //! `InvalidRequest`-class 400s with a specific name (`RecordNotFound`, `RepoNotFound`, …).
@@ -192,8 +193,35 @@ pub fn parse_proxy_header(value: &str) -> Result<ProxyTarget<'_>, XrpcError> {
     Ok(ProxyTarget { did, service_id })
 }
 
+/// Whether an `Authorization` header value is `Basic` auth for user `admin` with `password`.
+/// The password is compared in constant time (`subtle`), so a wrong guess takes as long
+/// whatever prefix it shares with the right one.
+pub fn is_admin_basic_auth(authorization: Option<&str>, password: &str) -> bool {
+    use base64::Engine;
+    use subtle::ConstantTimeEq;
+    let Some(encoded) = authorization.and_then(|v| v.strip_prefix("Basic ")) else { return false };
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
+    match raw.strip_prefix(b"admin:") {
+        Some(given) => bool::from(given.ct_eq(password.as_bytes())),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn admin_basic_auth_needs_the_user_and_the_exact_password() {
+        use base64::Engine;
+        let basic = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+        assert!(super::is_admin_basic_auth(Some(&basic("admin:s3cret")), "s3cret"));
+        for wrong in ["admin:s3cre", "admin:s3crett", "root:s3cret", "admin", "admin:", ":s3cret"] {
+            assert!(!super::is_admin_basic_auth(Some(&basic(wrong)), "s3cret"), "{wrong}");
+        }
+        assert!(!super::is_admin_basic_auth(Some("Bearer admin:s3cret"), "s3cret"));
+        assert!(!super::is_admin_basic_auth(Some("Basic !!!"), "s3cret"));
+        assert!(!super::is_admin_basic_auth(None, "s3cret"));
+    }
+
     use super::*;
 
     #[test]

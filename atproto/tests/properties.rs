@@ -219,7 +219,7 @@ proptest! {
         for (n, k) in edits.iter().enumerate() {
             let new = value(seed.wrapping_add(n as u32) | 0x8000_0000);
             match existing.get(k) {
-                Some(old) if (seed as usize + n) % 2 == 0 => {
+                Some(old) if (seed as usize + n).is_multiple_of(2) => {
                     t.delete(k).unwrap();
                     ops.push(TreeOp::Delete { key: k.clone(), prev: *old });
                     expected.push(DiffEntry { key: k.clone(), old: Some(*old), new: None });

@@ -49,8 +49,7 @@ fn written_commits_verify_and_export() {
     wrong_did.did = "did:plc:someoneelse".into();
     assert!(verify_sync(&wrong_did, &key.public()).is_err());
 
-    let mut seq = 1;
-    for round in 0..40 {
+    for (seq, round) in (1..).zip(0..40) {
         let mut writes: Vec<RecordWrite> = (0..3)
             .map(|i| RecordWrite::Create {
                 collection: "app.bsky.feed.post".into(),
@@ -71,7 +70,6 @@ fn written_commits_verify_and_export() {
         let commit = repo.apply_writes(&writes, &key, Tid::now().as_str()).unwrap();
         store_blocks(&mut all, &commit);
         let evt = event(seq, &commit);
-        seq += 1;
         // Through the wire format and back, then verified like a relay would.
         let frame = SubscribeReposFrame::Commit(evt).encode();
         let SubscribeReposFrame::Commit(evt) = SubscribeReposFrame::decode(&frame).unwrap() else { panic!() };

@@ -72,8 +72,10 @@ pub struct Spec<W, S> {
     pub scales: Scales<S>,
 }
 
-/// A parsed definition.
+/// A parsed definition. Parsed once per run and matched by kind, so the variants are not
+/// boxed to even out their sizes.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Definition {
     PdsMembers(Spec<pds_members::Workload, pds_members::ScaleSpec>),
     RelayRate(Spec<relay_rate::Workload, relay_rate::ScaleSpec>),

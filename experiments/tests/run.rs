@@ -150,7 +150,9 @@ fn a_component_that_dies_fails_the_run_with_its_log() {
     let Some(bin) = experiments_bin() else { return };
     let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut child = run_command(&bin, "pds-members", out.path(), work.path()).stdout(Stdio::null()).spawn().unwrap();
-    let kids = wait_for_child(child.id(), "loadgen");
+    // The PDS is killed as soon as it is there: waiting for the later loadgen child could miss
+    // a tiny run's whole life on a loaded machine.
+    let kids = wait_for_child(child.id(), "pds");
     let (pds, _) = kids.iter().find(|(_, n)| n == "pds").expect("a pds child");
     // SAFETY: a process of this test's own run.
     unsafe { libc::kill(*pds as i32, libc::SIGKILL) };

@@ -162,8 +162,11 @@ impl Backfiller {
     }
 }
 
-/// The records of a repository CAR: the commit's rev and `(collection, rkey, cid, bytes)`.
-pub fn repo_records(car: &[u8]) -> Result<(String, Vec<(String, String, atproto::Cid, bytes::Bytes)>), String> {
+/// A repository's commit rev and its records as `(collection, rkey, cid, bytes)`.
+pub type RepoRecords = (String, Vec<(String, String, atproto::Cid, bytes::Bytes)>);
+
+/// The records of a repository CAR.
+pub fn repo_records(car: &[u8]) -> Result<RepoRecords, String> {
     use atproto::blockstore::BlockStore;
     let limits = CarLimits { max_bytes: MAX_REPO_BYTES, ..CarLimits::default() };
     let mut repo = atproto::repo::Repo::from_car(car, limits).map_err(|e| e.to_string())?;

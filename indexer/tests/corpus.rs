@@ -109,7 +109,7 @@ fn the_query_layer_and_backlinks_answer_from_the_corpus() {
     let post =
         expected.iter().find(|e| e["kind"] == "commit" && e["commit"]["collection"] == "app.bsky.feed.post" && e["commit"]["operation"] == "create").unwrap();
     let uri = format!("at://{}/app.bsky.feed.post/{}", post["did"].as_str().unwrap(), post["commit"]["rkey"].as_str().unwrap());
-    let views = q.posts(Viewer(None), &[uri.clone()]).unwrap();
+    let views = q.posts(Viewer(None), std::slice::from_ref(&uri)).unwrap();
     assert_eq!(views.len(), 1);
     assert_eq!(views[0].record, post["commit"]["record"]);
     assert_eq!(views[0].cid, post["commit"]["cid"].as_str().unwrap());

@@ -155,7 +155,7 @@ async fn three_accounts_read_back_what_they_wrote_through_the_pds() {
                    {"index": {"byteStart": 13, "byteEnd": 37}, "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/page"}]}]}),
         )
         .await;
-    let mention = format!("hi @bob.test");
+    let mention = "hi @bob.test".to_string();
     let (p2, _) = n
         .create(
             &alice,

@@ -470,7 +470,7 @@ mod tests {
     #[test]
     fn hosts_are_skewed_and_sizes_lognormal() {
         let hosts = assign_hosts(10_000, 20, 1.0, 3);
-        let mut counts = vec![0; 20];
+        let mut counts = [0; 20];
         for h in hosts {
             counts[h] += 1;
         }

@@ -278,7 +278,7 @@ pub async fn run(opts: &ReadOptions, accounts: &[AccountKey], on_request: impl F
             requests,
             errors,
             requests_per_s: requests as f64 / elapsed.max(1e-9),
-            latency: (h.len() > 0).then(|| figures_of(&h)),
+            latency: (!h.is_empty()).then(|| figures_of(&h)),
         });
     }
     Ok(ReadFigures { clients: opts.clients, accounts: accounts.len(), viewer_follows: viewers.iter().map(|v| v.1).collect(), methods })
@@ -298,7 +298,7 @@ mod tests {
         assert!(qs.iter().any(|q| q.starts_with('"')));
         let words = crate::world::records::WORDS;
         for q in &qs {
-            for w in q.trim_start_matches("from:a.test").split(|c: char| c == ' ' || c == '"').filter(|w| !w.is_empty()) {
+            for w in q.trim_start_matches("from:a.test").split([' ', '"']).filter(|w| !w.is_empty()) {
                 assert!(words.contains(&w), "{q}");
             }
         }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use atproto::firehose::{ErrorFrame, SubscribeReposFrame};
+use atproto::firehose::{cursor, SubscribeReposFrame};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -143,11 +143,10 @@ async fn subscribe(State(shared): State<Arc<Shared>>, Query(params): Query<Param
 }
 
 async fn serve_connection(mut socket: WebSocket, shared: Arc<Shared>, cursor: Option<i64>) {
-    if let (Some(cursor), Some(max)) = (cursor, shared.max_seq) {
-        if cursor > max {
-            let error =
-                SubscribeReposFrame::Error(ErrorFrame { error: "FutureCursor".into(), message: Some(format!("cursor {cursor} is after the last seq {max}")) });
-            let _ = socket.send(Message::Binary(error.encode().into())).await;
+    if let Some(max) = shared.max_seq {
+        // The file holds everything from its first frame: a cursor is either ahead of it or not.
+        if let Err(future) = cursor::start(cursor, 0, max.max(0) as u64) {
+            let _ = socket.send(Message::Binary(future.frame().into())).await;
             let _ = socket.send(Message::Close(None)).await;
             return;
         }
@@ -155,7 +154,7 @@ async fn serve_connection(mut socket: WebSocket, shared: Arc<Shared>, cursor: Op
     let start = tokio::time::Instant::now();
     let mut first_time: Option<i64> = None;
     for (i, frame) in shared.frames.iter().enumerate() {
-        if shared.opts.drop_every.is_some_and(|n| n > 0 && (i as u64 + 1) % n == 0) {
+        if shared.opts.drop_every.is_some_and(|n| n > 0 && (i as u64 + 1).is_multiple_of(n)) {
             continue;
         }
         if let (Some(cursor), Some(seq)) = (cursor, frame.seq) {

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use atproto::did_doc::DidDocument;
 use atproto::keys::PublicKey;
@@ -35,7 +34,8 @@ pub struct Resolver {
     plc: Option<Url>,
     web: bool,
     net: plc::Resolver,
-    cache: Mutex<HashMap<String, Result<PublicKey, ResolveError>>>,
+    /// Every answer, errors too: a compare run asks again for each of an account's events.
+    cache: moka::sync::Cache<String, Result<PublicKey, ResolveError>>,
 }
 
 impl Resolver {
@@ -47,7 +47,7 @@ impl Resolver {
             ..Default::default()
         })
         .map_err(|e| LoadError::Resolver(e.to_string()))?;
-        Ok(Resolver { docs: HashMap::new(), plc, web, net, cache: Mutex::new(HashMap::new()) })
+        Ok(Resolver { docs: HashMap::new(), plc, web, net, cache: moka::sync::Cache::new(1_000_000) })
     }
 
     /// Adds the documents of a JSON file (`.zst` is decompressed).
@@ -73,11 +73,11 @@ impl Resolver {
 
     /// The `#atproto` signing key of `did`.
     pub async fn signing_key(&self, did: &str) -> Result<PublicKey, ResolveError> {
-        if let Some(hit) = self.cache.lock().expect("cache lock").get(did) {
-            return hit.clone();
+        if let Some(hit) = self.cache.get(did) {
+            return hit;
         }
         let result = self.lookup(did).await.and_then(|doc| doc.signing_key().map_err(|e| ResolveError::Key { did: did.into(), message: e.to_string() }));
-        self.cache.lock().expect("cache lock").insert(did.into(), result.clone());
+        self.cache.insert(did.into(), result.clone());
         result
     }
 

@@ -21,23 +21,14 @@ pub mod secs {
     }
 }
 
-/// Parses a duration such as `30s`, `5m`, `1h`, `250ms` or a bare number of seconds.
+/// Parses a duration in `humantime`'s syntax (`30s`, `5m`, `1h 30m`, `250ms`), or a bare
+/// number of seconds (`1.5`).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (num, unit) = text.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 5m, 1h or 250ms"))?;
-    let secs = match unit {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("unknown unit {unit:?} in {text:?} (use ms, s, m or h)")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{text:?} is not a non-negative duration"));
+    if let Ok(secs) = text.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a non-negative duration"));
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration like 30s, 5m, 1h or 250ms: {e}"))
 }
 
 /// `base` with `segment` appended as one path segment (`Url::join` would read a DID such as
@@ -65,7 +56,9 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap().as_secs(), 120);
         assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
         assert_eq!(parse_duration("1.5").unwrap().as_millis(), 1500);
+        assert_eq!(parse_duration("1h 30m").unwrap().as_secs(), 5400);
         assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1").is_err());
         let base: url::Url = "http://127.0.0.1:9/".parse().unwrap();
         assert_eq!(join_segment(&base, "did:plc:abc").as_str(), "http://127.0.0.1:9/did:plc:abc");
         let base: url::Url = "http://h/plc".parse().unwrap();

@@ -6,7 +6,7 @@
 
 use atproto::keys::Keypair;
 use atproto::xrpc::XrpcError;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -151,26 +151,17 @@ impl Auth {
 
     /// Basic auth `admin:<PDS_ADMIN_PASSWORD>`.
     pub fn admin(&self, headers: &HeaderMap) -> Result<(), XrpcError> {
-        let bad = || XrpcError::auth_required("Authentication Required");
-        let value = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(bad)?;
-        let b64 = value.strip_prefix("Basic ").ok_or_else(bad)?;
-        let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
-        let text = String::from_utf8(decoded).map_err(|_| bad())?;
-        let (user, pass) = text.split_once(':').ok_or_else(bad)?;
-        if user == "admin" && constant_time_eq(pass.as_bytes(), self.admin_password.as_bytes()) {
+        let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if atproto::xrpc::is_admin_basic_auth(given, &self.admin_password) {
             Ok(())
         } else {
-            Err(bad())
+            Err(XrpcError::auth_required("Authentication Required"))
         }
     }
 
     pub fn is_admin(&self, headers: &HeaderMap) -> bool {
         self.admin(headers).is_ok()
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -230,9 +221,9 @@ mod tests {
     fn admin_basic_auth_and_passwords() {
         let auth = Auth::new("s", "did:web:x", "hunter2");
         let mut h = HeaderMap::new();
-        h.insert("authorization", format!("Basic {}", STANDARD.encode("admin:hunter2")).parse().unwrap());
+        h.insert("authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:hunter2")).parse().unwrap());
         assert!(auth.is_admin(&h));
-        h.insert("authorization", format!("Basic {}", STANDARD.encode("admin:nope")).parse().unwrap());
+        h.insert("authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:nope")).parse().unwrap());
         assert!(!auth.is_admin(&h));
         let hash = hash_password("pw");
         assert!(verify_password("pw", &hash) && !verify_password("pw2", &hash));

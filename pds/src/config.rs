@@ -61,27 +61,15 @@ pub enum ConfigError {
     Missing(Vec<String>),
     #[error("invalid settings:\n  {}", .0.join("\n  "))]
     Invalid(Vec<String>),
-    #[error("env file {path}: {source}")]
-    EnvFile { path: PathBuf, source: std::io::Error },
+    #[error("env file {path}: {message}")]
+    EnvFile { path: PathBuf, message: String },
 }
 
-/// Reads `KEY=VALUE` lines (comments, blank lines, `export `, quotes allowed).
+/// Reads an env file (`KEY=VALUE` lines; comments, `export `, quoting and `${VAR}` as
+/// `dotenvy` reads them), without touching the process environment.
 pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::EnvFile { path: path.into(), source })?;
-    let mut out = HashMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim();
-            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\''))).unwrap_or(v);
-            out.insert(k.trim().to_string(), v.to_string());
-        }
-    }
-    Ok(out)
+    let err = |message: String| ConfigError::EnvFile { path: path.into(), message };
+    dotenvy::from_path_iter(path).map_err(|e| err(e.to_string()))?.map(|item| item.map_err(|e| err(e.to_string()))).collect()
 }
 
 impl Config {
@@ -159,6 +147,14 @@ impl Config {
         if !missing.is_empty() {
             return Err(ConfigError::Missing(missing));
         }
+        // HS256 session tokens are only as strong as this secret (RFC 7518 §3.2: a key of at
+        // least the hash's 256 bits).
+        if !jwt_secret.is_empty() && jwt_secret.len() < MIN_JWT_SECRET {
+            invalid.push(format!(
+                "PDS_JWT_SECRET is {} bytes; it must be at least {MIN_JWT_SECRET} (generate one with `openssl rand --hex 16`)",
+                jwt_secret.len()
+            ));
+        }
         if !invalid.is_empty() {
             return Err(ConfigError::Invalid(invalid));
         }
@@ -215,9 +211,29 @@ impl Config {
     }
 }
 
+/// The shortest `PDS_JWT_SECRET` accepted, in bytes.
+pub const MIN_JWT_SECRET: usize = 32;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_an_env_file_as_the_reference_pds_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pds.env");
+        std::fs::write(
+            &path,
+            "# the co-op's PDS\nPDS_HOSTNAME=pds.coop.example\nexport PDS_PORT=3000\nPDS_ADMIN_PASSWORD=\"with spaces\"\nPDS_JWT_SECRET='single'\n\n",
+        )
+        .unwrap();
+        let vars = read_env_file(&path).unwrap();
+        assert_eq!(vars.len(), 4);
+        assert_eq!((vars["PDS_HOSTNAME"].as_str(), vars["PDS_PORT"].as_str()), ("pds.coop.example", "3000"));
+        assert_eq!((vars["PDS_ADMIN_PASSWORD"].as_str(), vars["PDS_JWT_SECRET"].as_str()), ("with spaces", "single"));
+        let missing = read_env_file(&dir.path().join("nope.env")).unwrap_err().to_string();
+        assert!(missing.contains("nope.env"), "{missing}");
+    }
 
     #[test]
     fn lists_every_missing_setting() {
@@ -228,12 +244,12 @@ mod tests {
     }
 
     #[test]
-    fn reads_a_complete_environment() {
+    fn reads_a_complete_environment_and_refuses_a_short_jwt_secret() {
         let key = Keypair::generate(KeyType::K256);
         let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
         let vars: HashMap<String, String> = [
             ("PDS_HOSTNAME", "pds.coop.example"),
-            ("PDS_JWT_SECRET", "s"),
+            ("PDS_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("PDS_ADMIN_PASSWORD", "a"),
             ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", hex.as_str()),
             ("PDS_DATA_DIRECTORY", "/tmp/x"),
@@ -243,6 +259,10 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+        let mut short = vars.clone();
+        short.insert("PDS_JWT_SECRET".into(), "0123456789abcdef0123456789abcde".into());
+        let err = Config::from_vars(&short).unwrap_err().to_string();
+        assert!(err.contains("PDS_JWT_SECRET is 31 bytes; it must be at least 32"), "{err}");
         let c = Config::from_vars(&vars).unwrap();
         assert_eq!(c.service_handle_domains, vec![".coop.example", ".other.example"]);
         assert!(!c.invite_required);

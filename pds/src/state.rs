@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use telemetry::net::{CountingListener, PeerAddr};
 use tokio::net::TcpListener;
 
-use crate::api::RateLimiter;
+use crate::api::rate_limit::RateLimiter;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::repos::Repos;

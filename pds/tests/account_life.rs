@@ -334,7 +334,7 @@ async fn account_life() {
     c.post("com.atproto.admin.deleteAccount", Auth::Admin(ADMIN_PASSWORD), json!({"did": bob_did})).await.ok();
     c.get("com.atproto.sync.getLatestCommit", Auth::None, &[("did", &bob_did)]).await.err(400, "RepoNotFound");
     c.post("com.atproto.server.createSession", Auth::None, login("bob.test", "bob-pw")).await.err(401, "AuthenticationRequired");
-    let last = read_firehose(&c.base, Some(expected_seq as i64), 500).await;
+    let last = read_firehose(&c.base, Some(expected_seq), 500).await;
     assert!(matches!(&last[..], [SubscribeReposFrame::Account(a)] if !a.active && a.status.as_deref() == Some("deleted")), "{last:?}");
 
     // --- unimplemented methods say so; metrics are exported

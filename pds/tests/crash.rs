@@ -8,45 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use atproto::firehose::{verify_commit, SubscribeReposFrame};
-use common::{read_firehose, signing_key, verify_repo, Auth, Client};
+use common::{launch, read_firehose, signing_key, verify_repo, Auth};
 use serde_json::json;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn launch(vars: &std::collections::HashMap<String, String>, log: &std::path::Path) -> tokio::process::Child {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pds"))
-        .args(["serve", "--bind", "127.0.0.1"])
-        .env_clear()
-        .envs(vars)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{}/_health", vars["PDS_PORT"]);
-    for _ in 0..200 {
-        if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("pds did not start; see {}", "pds.log");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let plc = common::start_plc(dir.path()).await;
-    let port = free_port();
-    let vars = common::vars(dir.path(), port, &plc.url(), &[("PDS_INVITE_REQUIRED", "false")]);
-    let log = dir.path().join("pds.log");
-    let client = Client::new(&format!("http://127.0.0.1:{port}"));
-
-    let mut child = launch(&vars, &log).await;
+    let common::Binary { vars, log, client, mut child, dir: _dir, plc: _plc } = common::binary("warn").await;
     let account = client.account("crash", None).await;
     let did = account["did"].as_str().unwrap().to_string();
     let key = signing_key(&account["didDoc"]);
@@ -78,7 +45,7 @@ async fn acknowledged_writes_survive_sigkill() {
         for w in writers {
             w.await.unwrap();
         }
-        child = launch(&vars, &log).await;
+        child = launch(&vars, &log, "warn").await;
 
         let acked_now = acked.lock().unwrap().clone();
         assert!(acked_now.len() > 10 * (round + 1), "only {} writes acknowledged", acked_now.len());

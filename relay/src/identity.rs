@@ -4,9 +4,8 @@
 //! [`Identity`] values with expiry. `#identity` events purge the entry so the next event
 //! re-resolves.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use atproto::keys::PublicKey;
 
@@ -58,11 +57,11 @@ pub struct Identity {
 
 pub struct Resolver {
     inner: plc::Resolver,
-    ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Arc<Identity>)>>,
+    /// Parsed identities for the TTL, at most [`MAX_CACHE`].
+    cache: moka::sync::Cache<String, Arc<Identity>>,
 }
 
-const MAX_CACHE: usize = 1_000_000;
+const MAX_CACHE: u64 = 1_000_000;
 
 impl Resolver {
     /// `testbed` lets `did:web` documents come from loopback hosts over plain HTTP.
@@ -73,16 +72,14 @@ impl Resolver {
             cache_ttl: ttl,
             ..Default::default()
         })?;
-        Ok(Resolver { inner, ttl, cache: Mutex::new(HashMap::new()) })
+        Ok(Resolver { inner, cache: moka::sync::Cache::builder().time_to_live(ttl).max_capacity(MAX_CACHE).build() })
     }
 
     /// The cached identity if fresh, else a new resolution.
     pub async fn resolve(&self, did: &str) -> Result<Arc<Identity>, ResolveError> {
-        if let Some((at, id)) = self.cache.lock().unwrap().get(did) {
-            if at.elapsed() < self.ttl {
-                metrics::counter!("relay_did_cache_hits_total").increment(1);
-                return Ok(id.clone());
-            }
+        if let Some(id) = self.cache.get(did) {
+            metrics::counter!("relay_did_cache_hits_total").increment(1);
+            return Ok(id);
         }
         self.refresh(did).await
     }
@@ -93,16 +90,12 @@ impl Resolver {
         let doc = self.inner.refresh(did).await?;
         let key = doc.signing_key().map_err(|e| ResolveError::Document(e.to_string()))?;
         let id = Arc::new(Identity { did: did.into(), key, pds: doc.pds_endpoint().map(str::to_string), handle: doc.handle().map(str::to_string) });
-        let mut cache = self.cache.lock().unwrap();
-        if cache.len() >= MAX_CACHE {
-            cache.clear();
-        }
-        cache.insert(did.into(), (Instant::now(), id.clone()));
+        self.cache.insert(did.into(), id.clone());
         Ok(id)
     }
 
     pub fn purge(&self, did: &str) {
-        self.cache.lock().unwrap().remove(did);
+        self.cache.invalidate(did);
         self.inner.invalidate(did);
     }
 }

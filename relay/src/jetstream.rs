@@ -104,7 +104,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, ev: &JetstreamEvent) -> bool {
-        if !self.dids.is_empty() && !self.dids.iter().any(|d| *d == ev.did) {
+        if !self.dids.is_empty() && !self.dids.contains(&ev.did) {
             return false;
         }
         match ev.collection() {

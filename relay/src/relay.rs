@@ -96,7 +96,7 @@ impl Relay {
                 if let Err(e) = relay.log.store().sync_wal() {
                     tracing::error!(error = %e, "WAL sync failed");
                 }
-                if n % 10 == 0 {
+                if n.is_multiple_of(10) {
                     relay.prune();
                 }
             }

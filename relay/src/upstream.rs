@@ -4,6 +4,7 @@
 //! exponential backoff after errors, error frames and disconnects, and after an event that
 //! could not be ingested through no fault of its own (it is read again from the cursor).
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,26 +18,23 @@ use crate::store::HostStatus;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const MAX_FRAME: usize = 8 << 20;
 
-/// A token bucket holding at most one second of events.
-struct RateLimiter {
-    tokens: f64,
-    last: Instant,
+/// A host's event rate limit: `governor`'s GCRA with a burst of one second of events,
+/// rebuilt when the host's configured rate changes.
+struct HostRate {
+    rate: u32,
+    limiter: governor::DefaultDirectRateLimiter,
 }
 
-impl RateLimiter {
-    async fn acquire(&mut self, rate: u32) {
-        let rate = rate.max(1) as f64;
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(rate);
-        self.last = now;
-        if self.tokens < 1.0 {
-            let wait = Duration::from_secs_f64((1.0 - self.tokens) / rate);
-            metrics::counter!("relay_host_throttled_total").increment(1);
-            tokio::time::sleep(wait).await;
-            self.tokens = 1.0;
-            self.last = Instant::now();
-        }
-        self.tokens -= 1.0;
+/// Waits until one more event of this host may be read at `rate` per second.
+async fn acquire(slot: &mut Option<HostRate>, rate: u32) {
+    let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+    if slot.as_ref().is_none_or(|s| s.rate != rate.get()) {
+        *slot = Some(HostRate { rate: rate.get(), limiter: governor::RateLimiter::direct(governor::Quota::per_second(rate)) });
+    }
+    let limiter = &slot.as_ref().expect("just set").limiter;
+    if limiter.check().is_err() {
+        metrics::counter!("relay_host_throttled_total").increment(1);
+        limiter.until_ready().await;
     }
 }
 
@@ -52,7 +50,7 @@ const PIPELINE: usize = 64;
 
 pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
     let mut backoff = Duration::from_millis(250);
-    let mut limiter = RateLimiter { tokens: 0.0, last: Instant::now() };
+    let mut limiter = None;
     loop {
         let (ssl, cursor) = {
             let st = ctx.state.lock().unwrap();
@@ -100,7 +98,7 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
                             let limits = relay.limits();
                             if limits.enabled {
                                 let rate = ctx.state.lock().unwrap().rate_limit.unwrap_or(limits.events_per_sec);
-                                limiter.acquire(rate).await;
+                                acquire(&mut limiter, rate).await;
                             }
                             let r = relay.clone();
                             pending.push_back(tokio::spawn(async move {

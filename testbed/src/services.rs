@@ -55,7 +55,7 @@ pub async fn pds(bins: &Binaries, opts: &PdsOptions) -> Result<Service, TestbedE
         ("PDS_PORT", port.to_string()),
         ("PDS_DATA_DIRECTORY", opts.data.display().to_string()),
         ("PDS_BLOBSTORE_DISK_LOCATION", opts.data.join("blobs").display().to_string()),
-        ("PDS_JWT_SECRET", "testbed-jwt".into()),
+        ("PDS_JWT_SECRET", "testbed-jwt-secret-of-32-bytes-!".into()),
         ("PDS_ADMIN_PASSWORD", "testbed-admin".into()),
         ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", ROTATION_KEY_HEX.into()),
         ("PDS_DID_PLC_URL", opts.plc_url.clone()),
@@ -202,7 +202,7 @@ pub async fn reference_pds(refpds: &ReferencePds, opts: &PdsOptions) -> Result<S
         ("PDS_HOSTNAME", "localhost".into()),
         ("PDS_DATA_DIRECTORY", opts.data.display().to_string()),
         ("PDS_BLOBSTORE_DISK_LOCATION", opts.data.join("blobs").display().to_string()),
-        ("PDS_JWT_SECRET", "testbed-jwt".into()),
+        ("PDS_JWT_SECRET", "testbed-jwt-secret-of-32-bytes-!".into()),
         ("PDS_ADMIN_PASSWORD", "testbed-admin".into()),
         ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", ROTATION_KEY_HEX.into()),
         // Its DID resolver refuses URLs whose host is an IP address, even in development mode.

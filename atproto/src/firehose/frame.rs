@@ -166,8 +166,10 @@ pub struct ErrorFrame {
     pub message: Option<String>,
 }
 
-/// One frame of `com.atproto.sync.subscribeRepos`.
+/// One frame of `com.atproto.sync.subscribeRepos`. Frames are decoded one at a time and
+/// matched everywhere by value, so `#commit` is not boxed to even out the variants' sizes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum SubscribeReposFrame {
     Commit(CommitEvent),
     Sync(SyncEvent),

@@ -1,6 +1,7 @@
 //! `com.atproto.sync.subscribeRepos`: the frames of the repository event stream, and the
 //! Sync 1.1 verification of `#commit` events.
 
+pub mod cursor;
 mod frame;
 pub mod frame_file;
 mod verify;

@@ -14,13 +14,15 @@ use crate::mst::MstError;
 use crate::repo::{Commit, CommitError};
 
 #[derive(Debug, thiserror::Error)]
+/// CIDs in the variants are text: an error carries them to be read, and `Cid`s would make
+/// every `Result` of a verification several times larger.
 pub enum VerifyError {
     #[error("tooBig commits cannot be verified")]
     TooBig,
     #[error("blocks: {0}")]
     Car(#[from] CarError),
     #[error("CAR root {root} is not the event's commit {commit}")]
-    RootMismatch { root: Cid, commit: Cid },
+    RootMismatch { root: String, commit: String },
     #[error("the commit block is missing from the CAR")]
     MissingCommit,
     #[error("commit: {0}")]
@@ -32,13 +34,13 @@ pub enum VerifyError {
     #[error("operation {0}: {1}")]
     BadOp(String, &'static str),
     #[error("record block {1} for {0} is missing")]
-    MissingRecord(String, Cid),
+    MissingRecord(String, String),
     #[error("event has no prevData, so its operations cannot be checked")]
     MissingPrevData,
     #[error("operations do not match the tree: {0}")]
     Inversion(#[from] MstError),
     #[error("undoing the operations gives {computed}, prevData is {expected}")]
-    PrevDataMismatch { expected: Cid, computed: Cid },
+    PrevDataMismatch { expected: String, computed: String },
 }
 
 /// A commit that passed verification, with its blocks for consumers that index records.
@@ -60,7 +62,7 @@ fn signed_commit(car_bytes: &[u8], expected_root: Option<Cid>, did: &str, rev: &
     let car = crate::car::read(car_bytes, CarLimits::firehose())?;
     let root = car.root()?;
     if let Some(commit) = expected_root.filter(|c| *c != root) {
-        return Err(VerifyError::RootMismatch { root, commit });
+        return Err(VerifyError::RootMismatch { root: root.to_string(), commit: commit.to_string() });
     }
     let blocks = car.into_store();
     let commit_bytes = blocks.get(&root).ok().flatten().ok_or(VerifyError::MissingCommit)?;
@@ -99,14 +101,14 @@ pub fn verify_commit(event: &CommitEvent, key: &PublicKey) -> Result<VerifiedCom
         };
         if let Some(cid) = op.cid {
             if !blocks.has(&cid).unwrap_or(false) {
-                return Err(VerifyError::MissingRecord(op.path.clone(), cid));
+                return Err(VerifyError::MissingRecord(op.path.clone(), cid.to_string()));
             }
         }
         ops.push(tree_op);
     }
     let computed = invert(&blocks, commit.data, &ops)?;
     if computed != prev_data {
-        return Err(VerifyError::PrevDataMismatch { expected: prev_data, computed });
+        return Err(VerifyError::PrevDataMismatch { expected: prev_data.to_string(), computed: computed.to_string() });
     }
     Ok(VerifiedCommit { commit, blocks })
 }

@@ -29,7 +29,11 @@ where
                 let mut multiple = base;
                 for _ in 1..=255 {
                     row.push(multiple);
-                    multiple = multiple + base;
+                    // The curve bounds give `Add` of two projective points, not `AddAssign`.
+                    #[allow(clippy::assign_op_pattern)]
+                    {
+                        multiple = multiple + base;
+                    }
                 }
                 base = multiple; // 256·base
                 to_affine(&row)

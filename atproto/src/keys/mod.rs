@@ -10,9 +10,6 @@ mod generator_table;
 
 pub use batch::{sign_digests, sign_digests_vartime};
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use sha2::{Digest, Sha256};
 
@@ -265,27 +262,21 @@ impl Keypair {
 /// Parsing decompresses an elliptic-curve point, which costs about as much as a fraction of a
 /// verification; a relay verifying every commit sees the same few keys again and again.
 pub struct KeyCache {
-    capacity: usize,
-    keys: Mutex<HashMap<String, PublicKey>>,
+    keys: moka::sync::Cache<String, PublicKey>,
 }
 
 impl KeyCache {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, keys: Mutex::new(HashMap::new()) }
+        Self { keys: moka::sync::Cache::new(capacity as u64) }
     }
 
     /// Returns the parsed key for a `did:key`, parsing and remembering it on first use.
     pub fn did_key(&self, did_key: &str) -> Result<PublicKey, KeyError> {
-        if let Some(k) = self.keys.lock().expect("key cache lock").get(did_key) {
-            return Ok(k.clone());
+        if let Some(k) = self.keys.get(did_key) {
+            return Ok(k);
         }
         let key = PublicKey::from_did_key(did_key)?;
-        let mut keys = self.keys.lock().expect("key cache lock");
-        if keys.len() >= self.capacity {
-            // Crude but bounded: a relay's working set refills quickly.
-            keys.clear();
-        }
-        keys.insert(did_key.to_string(), key.clone());
+        self.keys.insert(did_key.to_string(), key.clone());
         Ok(key)
     }
 }

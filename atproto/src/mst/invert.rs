@@ -37,7 +37,8 @@ pub fn invert(store: impl BlockStore, data: Cid, ops: &[TreeOp]) -> Result<Cid, 
         };
         let found = tree.get(op.key())?;
         if found != expected {
-            return Err(MstError::ValueMismatch { key: op.key().into(), expected, found });
+            let text = |c: Option<Cid>| c.map(|c| c.to_string());
+            return Err(MstError::ValueMismatch { key: op.key().into(), expected: text(expected), found: text(found) });
         }
         match previous {
             Some(prev) => {

@@ -22,11 +22,13 @@ use crate::blockstore::{BlockStore, BlockStoreError};
 use node::{Entry, Node, Sub};
 
 #[derive(Debug, thiserror::Error)]
+/// CIDs in the variants are text: an error carries them to be read, and `Cid`s would make
+/// every `Result` of the tree larger.
 pub enum MstError {
     #[error(transparent)]
     Store(#[from] BlockStoreError),
     #[error("MST node {cid} does not decode: {reason}")]
-    Decode { cid: Cid, reason: String },
+    Decode { cid: String, reason: String },
     #[error("invalid MST key {0:?}")]
     InvalidKey(String),
     #[error("malformed MST: {0}")]
@@ -36,7 +38,7 @@ pub enum MstError {
     #[error("key {0:?} is not in the tree")]
     KeyNotFound(String),
     #[error("key {key:?} holds {found:?}, expected {expected:?}")]
-    ValueMismatch { key: String, expected: Option<Cid>, found: Option<Cid> },
+    ValueMismatch { key: String, expected: Option<String>, found: Option<String> },
 }
 
 /// A Merkle Search Tree over a block store, edited in memory.
@@ -142,7 +144,7 @@ impl<S: BlockStore> Mst<S> {
         let removed = &mut self.removed;
         if self.root.is_empty() {
             self.root.touch(removed);
-            self.root = Box::new(Node::empty(h));
+            *self.root = Node::empty(h);
         }
         if h > self.root.layer {
             // The key sits above the current root: split the whole tree around it.

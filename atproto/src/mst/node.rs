@@ -95,7 +95,7 @@ impl Node {
     /// Reads and checks a node. `layer` is the layer its parent implies, if known.
     pub fn load(store: &impl BlockStore, cid: &Cid, layer: Option<u32>) -> Result<Node, MstError> {
         let bytes = store.require(cid)?;
-        let data: NodeData = crate::cbor::decode(&bytes).map_err(|e| MstError::Decode { cid: *cid, reason: e.to_string() })?;
+        let data: NodeData = crate::cbor::decode(&bytes).map_err(|e| MstError::Decode { cid: cid.to_string(), reason: e.to_string() })?;
         let mut entries = Vec::with_capacity(data.e.len());
         let mut prev: &[u8] = &[];
         let mut node_layer = None;

@@ -183,8 +183,9 @@ fn least_squares(rows: &[Vec<f64>], ys: &[f64], cols: &[usize]) -> Option<Vec<f6
         for row in 0..n {
             if row != col {
                 let f = a[row][col] / a[col][col];
-                for k in col..=n {
-                    a[row][k] -= f * a[col][k];
+                let pivot_row = a[col].clone();
+                for (cell, p) in a[row].iter_mut().zip(&pivot_row).skip(col) {
+                    *cell -= f * p;
                 }
             }
         }

@@ -144,7 +144,7 @@ impl Table {
         out.push_str("---|---|\n");
         for row in &self.rows {
             let (b, e) = Table::verdict(row);
-            write!(out, "| {} | {} | {} | {} | {b} | {e} |\n", row.sized.component, row.sized.size, need(&row.sized), self.cells(row).join(" | ")).unwrap();
+            writeln!(out, "| {} | {} | {} | {} | {b} | {e} |", row.sized.component, row.sized.size, need(&row.sized), self.cells(row).join(" | ")).unwrap();
         }
         out.push('\n');
         out.push_str(&self.notes("- "));

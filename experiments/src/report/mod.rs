@@ -55,11 +55,13 @@ pub struct Validity {
     pub why: Option<String>,
 }
 
+/// Metric, this folder's value, the reference's, and the ratio.
+pub type ComparisonRow = (String, Option<f64>, Option<f64>, Option<f64>);
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     pub reference: PathBuf,
-    /// Metric, this folder's value, the reference's, and the ratio.
-    pub rows: Vec<(String, Option<f64>, Option<f64>, Option<f64>)>,
+    pub rows: Vec<ComparisonRow>,
 }
 
 impl Report {

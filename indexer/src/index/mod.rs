@@ -1,13 +1,13 @@
 //! Indexing: pure functions from one decoded record to the facts the store keeps about it.
 //! Nothing here touches storage, so each writer is tested with bytes alone.
 //!
-//! - [`actor`]: `app.bsky.actor.profile`.
-//! - [`feed`]: posts (replies, quotes, embeds, facets, langs, tags), likes, reposts, feed
+//! - [`actor`], for `app.bsky.actor.profile`.
+//! - [`feed`], for posts (replies, quotes, embeds, facets, langs, tags), likes, reposts, feed
 //!   generators and threadgates.
-//! - [`graph`]: follows, blocks, lists and list items.
-//! - [`edge_record`]: likes, reposts and follows rebuilt from their facts, so that their
+//! - [`graph`], for follows, blocks, lists and list items.
+//! - [`edge_record`], for likes, reposts and follows rebuilt from their facts, so that their
 //!   notifications need not keep the record's bytes.
-//! - [`links`]: every AT-URI and DID anywhere in any record, for backlinks.
+//! - [`links`], for every AT-URI and DID anywhere in any record, for backlinks.
 //!
 //! A record of a collection the indexer knows but that does not decode as that collection is
 //! [`IndexError::Invalid`]: the caller counts it and skips it. A collection it does not know

@@ -64,8 +64,11 @@ pub(crate) fn hex_cursor(key: &[u8]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// An actor's edges (record key, forward value) and the cursor after them.
+pub(crate) type EdgePage = (Vec<(Rkey, Vec<u8>)>, Option<String>);
+
 pub(crate) fn parse_hex_cursor(cursor: &str) -> Result<Vec<u8>> {
-    if cursor.len() % 2 != 0 || cursor.len() > 256 {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 256 {
         return Err(QueryError::BadRequest("malformed cursor".into()));
     }
     (0..cursor.len()).step_by(2).map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).map_err(|_| QueryError::BadRequest("malformed cursor".into()))).collect()
@@ -142,6 +145,7 @@ impl Query {
     /// One page of `limit` items from `cf` under `prefix` after `cursor`, reading on while
     /// `keep` skips entries (hidden, filtered), for at most `max_reads` scans; the cursor is
     /// the last entry examined, so the next page starts where this one stopped.
+    #[allow(clippy::too_many_arguments)] // one pager for every listing; each argument is one of its knobs
     pub(crate) fn kept_page<T>(
         &self,
         cf: &str,
@@ -174,7 +178,7 @@ impl Query {
         Ok(Page { items, cursor: last.map(|k| hex_cursor(&k)) })
     }
 
-    pub(crate) fn actor_edges(&self, fwd_cf: &str, actor: ActorId, cursor: Option<&str>, limit: usize) -> Result<(Vec<(Rkey, Vec<u8>)>, Option<String>)> {
+    pub(crate) fn actor_edges(&self, fwd_cf: &str, actor: ActorId, cursor: Option<&str>, limit: usize) -> Result<EdgePage> {
         let after = cursor.map(parse_hex_cursor).transpose()?;
         let page = self.store.scan(fwd_cf, &actor.bytes(), after.as_deref(), true, limit)?;
         let items = page.items.into_iter().filter_map(|(k, v)| Rkey::read(&k[4..]).map(|r| (r, v))).collect();

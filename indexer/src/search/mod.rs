@@ -146,7 +146,7 @@ impl Search {
         let Some(row) = store.doc(key)? else { return Ok(None) };
         let Ok(Facts::Post(post)) = crate::index::facts(crate::index::POST, &row.cbor) else { return Ok(None) };
         let Some(author) = store.actor(key.actor)? else { return Ok(None) };
-        let reply_to = post.reply_parent.as_deref().and_then(|p| crate::store::write::split_uri(p)).map(|(did, _, _)| did);
+        let reply_to = post.reply_parent.as_deref().and_then(crate::store::write::split_uri).map(|(did, _, _)| did);
         // Posts sort as feeds do, by their record key's TID time (unique to the microsecond,
         // where `createdAt` often ties at the millisecond); `createdAt` for other keys.
         let time = match key.rkey.tid() {

@@ -222,7 +222,7 @@ mod tests {
             .apply_writes(
                 &[atproto::repo::RecordWrite::Delete { collection: path.split('/').next().unwrap().into(), rkey: path.split('/').nth(1).unwrap().into() }],
                 &key,
-                &Tid::from_parts(1_790_000_000_000_100, 3).to_string(),
+                Tid::from_parts(1_790_000_000_000_100, 3).as_ref(),
             )
             .unwrap();
         sa.shared.apply(&data, -1);

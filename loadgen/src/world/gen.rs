@@ -97,7 +97,7 @@ impl Planner {
         self.next_index
     }
 
-    pub fn next(&mut self) -> Plan {
+    pub fn next_plan(&mut self) -> Plan {
         let draw = self.sampler.draw();
         let other = self.sampler.author();
         let host = self.account_host[draw.account()];
@@ -309,7 +309,9 @@ impl Accounts {
 /// alone, a p256 one a seventh (`cargo bench -p atproto --bench atproto -- _sign/`).
 const SIGN_BATCH: usize = 32;
 
-/// A prepared event: finished, or a commit waiting for its signature.
+/// A prepared event: finished, or a commit waiting for its signature. A batch holds at most
+/// `SIGN_BATCH` of them, so the unboxed commit costs no more than the allocation boxing would.
+#[allow(clippy::large_enum_variant)]
 enum Step<'a> {
     Done(Emitted),
     Sign(UnsignedEvent<'a>),

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
-use atproto::firehose::{ErrorFrame, InfoEvent, SubscribeReposFrame};
+use atproto::firehose::cursor;
 use atproto::xrpc::XrpcError;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -125,47 +125,40 @@ async fn subscribe(State(host): State<Arc<Host>>, Query(q): Query<CursorParam>, 
     ws.on_upgrade(move |socket| serve_subscription(socket, host, q.cursor))
 }
 
-fn binary(frame: SubscribeReposFrame) -> Message {
-    Message::Binary(frame.encode().into())
-}
-
 /// What a new subscription starts with, decided under the backlog lock.
 enum Start {
-    Future(i64, i64),
+    Future(cursor::FutureCursor),
     Replay { live: broadcast::Receiver<(i64, Bytes)>, frames: Vec<(i64, Bytes)>, outdated: bool },
 }
 
 fn start_subscription(host: &Host, cursor: Option<i64>) -> Start {
     // Subscribe under the backlog lock so nothing falls between the backlog and live frames.
     let backlog = host.backlog.lock().expect("backlog lock");
-    let last = backlog.back().map(|(s, _)| *s).unwrap_or(0);
-    if let Some(c) = cursor.filter(|c| *c > last) {
-        return Start::Future(c, last);
-    }
+    let last = backlog.back().map_or(0, |(s, _)| *s).max(0) as u64;
+    let oldest = backlog.front().map_or(last + 1, |(s, _)| (*s).max(0) as u64);
+    let start = match cursor::start(cursor, oldest, last) {
+        Ok(start) => start,
+        Err(future) => return Start::Future(future),
+    };
     let live = host.live.subscribe();
     let frames = match cursor {
         None => Vec::new(),
-        Some(c) => backlog.iter().filter(|(s, _)| *s > c).cloned().collect(),
+        Some(_) => backlog.iter().filter(|(s, _)| *s > start.after() as i64).cloned().collect(),
     };
-    let outdated = matches!((cursor, backlog.front()), (Some(c), Some((first, _))) if c < first - 1);
-    Start::Replay { live, frames, outdated }
+    Start::Replay { live, frames, outdated: matches!(start, cursor::Start::Outdated(_)) }
 }
 
 async fn serve_subscription(mut socket: WebSocket, host: Arc<Host>, cursor: Option<i64>) {
     let (mut live, replay, outdated) = match start_subscription(&host, cursor) {
-        Start::Future(c, last) => {
-            let err = ErrorFrame { error: "FutureCursor".into(), message: Some(format!("cursor {c} is after {last}")) };
-            let _ = socket.send(binary(SubscribeReposFrame::Error(err))).await;
+        Start::Future(future) => {
+            let _ = socket.send(Message::Binary(future.frame().into())).await;
             let _ = socket.send(Message::Close(None)).await;
             return;
         }
         Start::Replay { live, frames, outdated } => (live, frames, outdated),
     };
-    if outdated {
-        let info = InfoEvent { name: "OutdatedCursor".into(), message: Some("cursor is older than the backlog".into()) };
-        if socket.send(binary(SubscribeReposFrame::Info(info))).await.is_err() {
-            return;
-        }
+    if outdated && socket.send(Message::Binary(cursor::outdated_cursor_frame().into())).await.is_err() {
+        return;
     }
     let mut last_sent = cursor.unwrap_or(i64::MIN);
     for (seq, frame) in replay {
@@ -187,8 +180,7 @@ async fn serve_subscription(mut socket: WebSocket, host: Arc<Host>, cursor: Opti
                     last_sent = seq;
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let err = ErrorFrame { error: "ConsumerTooSlow".into(), message: Some("subscriber fell behind the live stream".into()) };
-                    let _ = socket.send(binary(SubscribeReposFrame::Error(err))).await;
+                    let _ = socket.send(Message::Binary(cursor::consumer_too_slow_frame().into())).await;
                     let _ = socket.send(Message::Close(None)).await;
                     return;
                 }

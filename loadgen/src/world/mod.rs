@@ -325,7 +325,7 @@ impl World {
             let next_batch = || {
                 let mut plans = Vec::with_capacity(batch);
                 while plans.len() < batch && planner.planned() < limit {
-                    let plan = planner.next();
+                    let plan = planner.next_plan();
                     if let (Some(h), Some(due)) = (horizon, plan.due_s) {
                         if due > h {
                             break;

@@ -9,14 +9,14 @@
 
 use std::sync::Arc;
 
-use atproto::firehose::{ErrorFrame, InfoEvent, SubscribeReposFrame};
+use atproto::firehose::cursor;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::state::AppState;
-use crate::store::events::{now_ms, Event};
+use crate::store::events::now_ms;
 
 #[derive(serde::Deserialize)]
 pub struct Params {
@@ -60,39 +60,27 @@ async fn replay(state: &AppState, socket: &mut WebSocket, mut last: u64) -> anyh
 async fn run(state: Arc<AppState>, cursor: Option<i64>, mut socket: WebSocket) -> anyhow::Result<()> {
     let mut live = state.store.sequencer.subscribe();
     let head = state.store.sequencer.durable_seq();
-    let mut last = match cursor {
-        None => head,
-        Some(c) if c < 0 => 0,
-        Some(c) if c as u64 > head => {
-            let frame = SubscribeReposFrame::Error(ErrorFrame { error: "FutureCursor".into(), message: Some("Cursor in the future.".into()) });
-            send(&mut socket, &frame.encode()).await?;
+    // The oldest event a subscriber may still get: the first inside the backfill window.
+    let oldest = match cursor {
+        None => head + 1,
+        Some(_) => {
+            let cutoff = now_ms().saturating_sub(state.config.repo_backfill_limit_ms);
+            let store = state.store.clone();
+            let first = tokio::task::spawn_blocking(move || store.sequencer.first_since(cutoff)).await??;
+            first.map_or(head + 1, |ev| ev.seq)
+        }
+    };
+    let mut last = match cursor::start(cursor, oldest, head) {
+        Err(future) => {
+            send(&mut socket, &future.frame()).await?;
             let _ = socket.send(Message::Close(None)).await;
             return Ok(());
         }
-        Some(c) => {
-            let c = c as u64;
-            let cutoff = now_ms().saturating_sub(state.config.repo_backfill_limit_ms);
-            let store = state.store.clone();
-            let (next, first_in_window) = tokio::task::spawn_blocking(move || {
-                let next = store.sequencer.read_after(c, 1)?.into_iter().next();
-                let first = store.sequencer.first_since(cutoff)?;
-                Ok::<(Option<Event>, Option<Event>), crate::store::StoreError>((next, first))
-            })
-            .await??;
-            match next {
-                Some(ev) if ev.time_ms < cutoff || ev.seq > c + 1 => {
-                    let info = SubscribeReposFrame::Info(InfoEvent {
-                        name: "OutdatedCursor".into(),
-                        message: Some("Requested cursor exceeded limit. Possibly missing events".into()),
-                    });
-                    send(&mut socket, &info.encode()).await?;
-                    match first_in_window {
-                        Some(f) => f.seq - 1,
-                        None => head,
-                    }
-                }
-                _ => c,
+        Ok(start) => {
+            if let cursor::Start::Outdated(_) = start {
+                send(&mut socket, &cursor::outdated_cursor_frame()).await?;
             }
+            start.after()
         }
     };
     if cursor.is_some() {

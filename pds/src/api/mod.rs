@@ -13,14 +13,14 @@ pub mod identity;
 pub mod import;
 pub mod preferences;
 pub mod proxy;
+pub mod rate_limit;
 pub mod repo;
 pub mod server;
 pub mod sync;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use atproto::xrpc::XrpcError;
 use axum::body::{Body, Bytes};
@@ -263,48 +263,6 @@ async fn route(state: &Arc<AppState>, req: Req) -> XrpcResult {
 
 fn wrong_method() -> XrpcError {
     XrpcError::invalid_request("Incorrect HTTP method")
-}
-
-/// A fixed-window rate limiter keyed by a string (client IP, or identifier and IP).
-pub struct RateLimiter {
-    limit: u32,
-    window: Duration,
-    hits: std::sync::Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    pub fn new(limit: u32, window: Duration) -> RateLimiter {
-        RateLimiter { limit, window, hits: Default::default() }
-    }
-
-    /// Counts a call for `key`; once `key` has made `limit` calls in the current window, the
-    /// answer is a 429 `RateLimitExceeded` with the `RateLimit-*` headers the reference sends.
-    pub fn check(&self, key: Option<String>) -> Result<(), Box<Response>> {
-        let (Some(key), true) = (key, self.limit > 0) else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        let mut hits = self.hits.lock().unwrap();
-        if hits.len() > 100_000 {
-            hits.retain(|_, (start, _)| now.duration_since(*start) < self.window);
-        }
-        let entry = hits.entry(key).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        if entry.1 <= self.limit {
-            return Ok(());
-        }
-        let reset = crate::auth::now_secs() + self.window.saturating_sub(now.duration_since(entry.0)).as_secs();
-        let mut resp = XrpcError::rate_limit_exceeded().into_response();
-        let h = resp.headers_mut();
-        h.insert("ratelimit-limit", self.limit.into());
-        h.insert("ratelimit-remaining", 0u32.into());
-        h.insert("ratelimit-reset", reset.into());
-        h.insert("ratelimit-policy", format!("{};w={}", self.limit, self.window.as_secs()).parse().expect("ascii"));
-        Err(Box::new(resp))
-    }
 }
 
 /// Body of an empty 200 for `Response` builders.

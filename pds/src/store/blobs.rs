@@ -70,9 +70,9 @@ impl Store {
         let mut touched: std::collections::BTreeMap<String, BlobMeta> = Default::default();
         for (_, blob) in removed.iter().chain(added) {
             let key = blob.to_string();
-            if !touched.contains_key(&key) {
-                if let Some(meta) = self.blob(did, &key)? {
-                    touched.insert(key, meta);
+            if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(key) {
+                if let Some(meta) = self.blob(did, slot.key())? {
+                    slot.insert(meta);
                 }
             }
         }

@@ -48,14 +48,20 @@ impl Committer {
         *self.hook.lock().unwrap() = Some(f);
     }
 
-    /// Queues a batch; the receiver resolves once it is durable (or failed).
-    pub fn submit(&self, batch: WriteBatch, publish: Published) -> Result<oneshot::Receiver<Result<(), String>>, ()> {
+    /// Queues a batch; the receiver resolves once it is durable (or failed). `Err` when the
+    /// committer thread has stopped.
+    pub fn submit(&self, batch: WriteBatch, publish: Published) -> Result<oneshot::Receiver<Result<(), String>>, CommitterGone> {
         let (done, rx) = oneshot::channel();
-        let tx = self.tx.as_ref().ok_or(())?;
-        tx.send(Job { batch, publish, done }).map_err(|_| ())?;
+        let tx = self.tx.as_ref().ok_or(CommitterGone)?;
+        tx.send(Job { batch, publish, done }).map_err(|_| CommitterGone)?;
         Ok(rx)
     }
 }
+
+/// The committer thread is gone (the store is shutting down or its thread panicked).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the committer thread has stopped")]
+pub struct CommitterGone;
 
 impl Drop for Committer {
     /// Closes the queue and waits for the thread to write what is queued and let go of the

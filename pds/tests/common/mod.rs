@@ -28,7 +28,7 @@ pub fn vars(dir: &std::path::Path, port: u16, plc_url: &str, extra: &[(&str, &st
         ("PDS_PORT", port.to_string()),
         ("PDS_DATA_DIRECTORY", dir.join("pds").display().to_string()),
         ("PDS_BLOBSTORE_DISK_LOCATION", dir.join("blobs").display().to_string()),
-        ("PDS_JWT_SECRET", "jwt-secret".into()),
+        ("PDS_JWT_SECRET", "jwt-secret-of-the-tests-32-bytes".into()),
         ("PDS_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
         ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", rotation_hex()),
         ("PDS_DID_PLC_URL", plc_url.into()),
@@ -43,6 +43,57 @@ pub fn vars(dir: &std::path::Path, port: u16, plc_url: &str, extra: &[(&str, &st
         v.insert(k.to_string(), val.to_string());
     }
     v
+}
+
+/// A free port on 127.0.0.1 (for a PDS whose DID documents must name its port up front).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts the `pds` binary with exactly `vars` and `RUST_LOG=rust_log`, its log appended to
+/// `log`, and waits for its health check. The child is killed when dropped.
+pub async fn launch(vars: &std::collections::HashMap<String, String>, log: &std::path::Path, rust_log: &str) -> tokio::process::Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pds"))
+        .args(["serve", "--bind", "127.0.0.1"])
+        .env_clear()
+        .envs(vars)
+        .env("RUST_LOG", rust_log)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/_health", vars["PDS_PORT"]);
+    for _ in 0..200 {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+            return child;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("pds did not start; see its log");
+}
+
+/// The `pds` binary on a free port with open sign-up, beside an in-process PLC directory.
+pub struct Binary {
+    pub dir: tempfile::TempDir,
+    pub plc: plc::PlcServer,
+    pub vars: HashMap<String, String>,
+    pub log: std::path::PathBuf,
+    pub client: Client,
+    pub child: tokio::process::Child,
+}
+
+/// Starts a [`Binary`] logging at `rust_log`.
+pub async fn binary(rust_log: &str) -> Binary {
+    let dir = tempfile::tempdir().unwrap();
+    let plc = start_plc(dir.path()).await;
+    let port = free_port();
+    let vars = vars(dir.path(), port, &plc.url(), &[("PDS_INVITE_REQUIRED", "false")]);
+    let log = dir.path().join("pds.log");
+    let client = Client::new(&format!("http://127.0.0.1:{port}"));
+    let child = launch(&vars, &log, rust_log).await;
+    Binary { dir, plc, vars, log, client, child }
 }
 
 pub async fn start_plc(dir: &std::path::Path) -> plc::PlcServer {
@@ -146,6 +197,12 @@ impl Client {
             body["inviteCode"] = c.into();
         }
         self.post("com.atproto.server.createAccount", Auth::None, body).await.ok()
+    }
+
+    /// A post written with `token`, whatever the answer: its status.
+    pub async fn post_text_status(&self, token: &str, did: &str) -> u16 {
+        let body = json!({"repo": did, "collection": "app.bsky.feed.post", "record": {"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2026-11-21T12:00:00.000Z"}});
+        self.post("com.atproto.repo.createRecord", Auth::Bearer(token), body).await.status
     }
 
     pub async fn post_text(&self, token: &str, did: &str, text: &str) -> Value {

@@ -11,7 +11,6 @@
 //! uses plain `http://` for loopback hosts (`127.0.0.1:port`, `localhost`, `*.localhost`);
 //! [`ResolverConfig::host_overrides`] maps names (e.g. a test handle) to local sockets.
 
-mod cache;
 mod fetch;
 pub mod guard;
 
@@ -24,7 +23,6 @@ use atproto::keys::{KeyCache, PublicKey};
 use atproto::syntax::{Did, Handle};
 
 use crate::client::{ClientError, PlcClient};
-use cache::TtlCache;
 use fetch::GuardedFetch;
 
 /// Why a DID or handle did not resolve.
@@ -118,12 +116,17 @@ impl ResolverConfig {
     }
 }
 
+fn ttl_cache<V: Clone + Send + Sync + 'static>(ttl: Duration, capacity: usize) -> moka::sync::Cache<String, V> {
+    moka::sync::Cache::builder().time_to_live(ttl).max_capacity(capacity as u64).build()
+}
+
 /// Resolves DIDs to documents and handles to DIDs. Share it behind an `Arc`.
 pub struct Resolver {
     plc: PlcClient,
     web: GuardedFetch,
-    docs: TtlCache<DidDocument>,
-    handles: TtlCache<Did>,
+    /// Documents and handle resolutions for `cache_ttl`, at most `cache_capacity` of each.
+    docs: moka::sync::Cache<String, DidDocument>,
+    handles: moka::sync::Cache<String, Did>,
     keys: KeyCache,
 }
 
@@ -134,8 +137,8 @@ impl Resolver {
         Ok(Resolver {
             plc,
             web,
-            docs: TtlCache::new(config.cache_ttl, config.cache_capacity),
-            handles: TtlCache::new(config.cache_ttl, config.cache_capacity),
+            docs: ttl_cache(config.cache_ttl, config.cache_capacity),
+            handles: ttl_cache(config.cache_ttl, config.cache_capacity),
             keys: KeyCache::new(config.cache_capacity.clamp(1, 100_000)),
         })
     }
@@ -174,17 +177,18 @@ impl Resolver {
     /// Drops `did` from the cache (e.g. on a firehose `#identity` event). Returns whether it
     /// was cached.
     pub fn invalidate(&self, did: &str) -> bool {
-        self.docs.remove(did)
+        self.docs.remove(did).is_some()
     }
 
     /// Drops a cached handle resolution.
     pub fn invalidate_handle(&self, handle: &str) -> bool {
-        self.handles.remove(&handle.to_ascii_lowercase())
+        self.handles.remove(&handle.to_ascii_lowercase()).is_some()
     }
 
     /// Number of cached DID documents.
     pub fn cached_documents(&self) -> usize {
-        self.docs.len()
+        self.docs.run_pending_tasks();
+        self.docs.entry_count() as usize
     }
 
     /// The atproto signing key (`#atproto`) of `did`'s current document.

@@ -31,29 +31,16 @@ pub fn routes() -> Router<Arc<Relay>> {
         .route("/admin/limits", get(get_limits).post(set_limits))
 }
 
-/// Decodes an `Authorization: Basic …` value into (user, password).
-fn decode_basic(value: &str) -> Option<(String, String)> {
-    use base64::Engine;
-    let encoded = value.strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.into(), p.into()))
-}
-
 fn check(relay: &Relay, headers: &axum::http::HeaderMap) -> Result<(), XrpcError> {
     let Some(expected) = relay.config.admin_password.as_deref() else {
         return Err(XrpcError::forbidden("admin routes are disabled (no admin password configured)"));
     };
-    let given = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(decode_basic);
-    match given {
-        Some((user, pass)) if user == "admin" && constant_time_eq(pass.as_bytes(), expected.as_bytes()) => Ok(()),
-        _ => Err(XrpcError::auth_required("invalid admin credentials")),
+    let given = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if atproto::xrpc::is_admin_basic_auth(given, expected) {
+        Ok(())
+    } else {
+        Err(XrpcError::auth_required("invalid admin credentials"))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn crawl_err(e: CrawlError) -> XrpcError {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use atproto::firehose::{ErrorFrame, InfoEvent, SubscribeReposFrame};
+use atproto::firehose::{cursor, ErrorFrame, SubscribeReposFrame};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -33,49 +33,21 @@ fn error_frame(error: &str, message: &str) -> Message {
     Message::Binary(SubscribeReposFrame::Error(ErrorFrame { error: error.into(), message: Some(message.into()) }).encode().into())
 }
 
-/// Where a consumer starts: `Ok(seq)` to send events after `seq`, with an optional #info.
-pub(super) enum Start {
-    After(u64, Option<&'static str>),
-    Future,
-}
-
-pub(super) fn start_position(relay: &Relay, cursor: Option<i64>) -> Start {
-    let head = relay.log.head();
-    match cursor {
-        None => Start::After(head, None),
-        Some(c) if c > head as i64 => Start::Future,
-        Some(c) => {
-            let c = c.max(0) as u64;
-            let first = relay.log.first();
-            if c + 1 < first {
-                // Events after the cursor were pruned: start at the oldest we have.
-                Start::After(first - 1, Some("OutdatedCursor"))
-            } else {
-                Start::After(c, None)
-            }
-        }
-    }
-}
-
 async fn serve(relay: Arc<Relay>, socket: WebSocket, cursor: Option<i64>) {
     let (mut sink, stream) = socket.split();
-    let mut pos = match start_position(&relay, cursor) {
-        Start::Future => {
-            let _ = sink.send(error_frame("FutureCursor", "cursor is ahead of the relay's sequence")).await;
+    let mut pos = match cursor::start(cursor, relay.log.first(), relay.log.head()) {
+        Err(future) => {
+            let _ = sink.send(Message::Binary(future.frame().into())).await;
             let _ = sink.close().await;
             return;
         }
-        Start::After(pos, info) => {
-            if let Some(name) = info {
-                let frame = SubscribeReposFrame::Info(InfoEvent {
-                    name: name.into(),
-                    message: Some("cursor is older than the retained window; replaying from the oldest event".into()),
-                });
-                if sink.send(Message::Binary(frame.encode().into())).await.is_err() {
+        Ok(start) => {
+            if let cursor::Start::Outdated(_) = start {
+                if sink.send(Message::Binary(cursor::outdated_cursor_frame().into())).await.is_err() {
                     return;
                 }
             }
-            pos
+            start.after()
         }
     };
     metrics::gauge!("relay_consumers").increment(1.0);
@@ -92,7 +64,7 @@ async fn serve(relay: Arc<Relay>, socket: WebSocket, cursor: Option<i64>) {
             }
             let lag = head - pos;
             metrics::histogram!("relay_consumer_lag_events").record(lag as f64);
-            if lag > relay.config.max_consumer_lag || pos + 1 < relay.log.first() {
+            if cursor::too_slow(pos, relay.log.first(), head, relay.config.max_consumer_lag) {
                 too_slow(&mut sink).await;
                 return;
             }
@@ -104,8 +76,7 @@ async fn serve(relay: Arc<Relay>, socket: WebSocket, cursor: Option<i64>) {
                     return;
                 }
             };
-            if batch.first().is_some_and(|e| e.seq != pos + 1) {
-                // Pruned under us.
+            if pruned_under(&batch, pos) {
                 too_slow(&mut sink).await;
                 return;
             }
@@ -136,9 +107,14 @@ impl Drop for Guard {
     }
 }
 
-async fn too_slow<S: futures::Sink<Message> + Unpin>(sink: &mut S) {
+/// Whether a batch read after `pos` skips events: they were pruned while the consumer read.
+pub(super) fn pruned_under(batch: &[crate::store::StoredEvent], pos: u64) -> bool {
+    batch.first().is_some_and(|e| e.seq != pos + 1)
+}
+
+pub(super) async fn too_slow<S: futures::Sink<Message> + Unpin>(sink: &mut S) {
     metrics::counter!("relay_consumers_too_slow_total").increment(1);
-    let send = sink.send(error_frame("ConsumerTooSlow", "consumer fell too far behind"));
+    let send = sink.send(Message::Binary(cursor::consumer_too_slow_frame().into()));
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), send).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.close()).await;
 }

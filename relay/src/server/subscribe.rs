@@ -69,12 +69,18 @@ async fn serve(relay: Arc<Relay>, socket: WebSocket, p: Params) {
             if pos >= head {
                 break;
             }
-            if head - pos > relay.config.max_consumer_lag || pos + 1 < relay.log.first() {
+            // Jetstream has no error frame: a consumer too slow (or whose next events were
+            // pruned while it read) is closed.
+            let batch = match atproto::firehose::cursor::too_slow(pos, relay.log.first(), head, relay.config.max_consumer_lag) {
+                false => relay.log.read_after(pos, BATCH),
+                true => Ok(Vec::new()),
+            };
+            let Ok(batch) = batch else { return };
+            if batch.is_empty() || super::firehose::pruned_under(&batch, pos) {
                 let _ = sink.send(Message::Close(None)).await;
                 metrics::counter!("relay_consumers_too_slow_total").increment(1);
                 return;
             }
-            let Ok(batch) = relay.log.read_after(pos, BATCH) else { return };
             for ev in batch {
                 for js in convert(&ev).into_iter().filter(|e| p.filter.matches(e)) {
                     let text = serde_json::to_string(&js).expect("event serializes");

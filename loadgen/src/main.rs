@@ -109,7 +109,8 @@ enum Command {
     },
     /// Load an AppView with concurrent app.bsky reads and measure their latency.
     ///
-    /// Reads getProfile and getAuthorFeed of random accounts, getTimeline as the accounts that
+    /// Reads getProfile and getAuthorFeed of random accounts the AppView knows (all are asked
+    /// with getProfiles first; the unknown ones are counted, not read), getTimeline as the accounts that
     /// follow the most (each with a service-auth token signed by its own key, audience --aud),
     /// and searchPosts with queries from world's post vocabulary (a word, two words, a quoted
     /// phrase, a word from: an author). The accounts are a `world --accounts-out` file. Each

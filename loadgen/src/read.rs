@@ -1,9 +1,10 @@
 //! `loadgen read`: concurrent app.bsky reads against an AppView, the way a client population
 //! loads it, with latency histograms per method.
 //!
-//! The accounts come from a world's accounts file ([`crate::accounts_file`]): every account is
-//! an actor to read (`getProfile`, `getAuthorFeed`), and the accounts that follow the most
-//! (asked of the AppView with `getProfiles`) are the timeline viewers, each with a service-auth
+//! The accounts come from a world's accounts file ([`crate::accounts_file`]). Every account is
+//! first asked of the AppView with `getProfiles`: those it knows (an account that never wrote
+//! is unknown to an AppView, and reading it would measure a `NotFound`) are the actors to read
+//! (`getProfile`, `getAuthorFeed`), and those that follow the most are the timeline viewers, each with a service-auth
 //! token signed by its own key, as a PDS proxy would send it. `searchPosts` queries are drawn
 //! from the vocabulary world writes posts with ([`crate::world::records::WORDS`]): one word,
 //! two words, a quoted phrase, and a word `from:` an author.
@@ -93,7 +94,11 @@ pub struct MethodFigures {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReadFigures {
     pub clients: usize,
+    /// Accounts the AppView knows: the actors read.
     pub accounts: usize,
+    /// Accounts of the file the AppView does not know (never read).
+    #[serde(default)]
+    pub unknown_accounts: usize,
     /// How many accounts each timeline viewer follows, per the AppView.
     pub viewer_follows: Vec<u64>,
     pub methods: Vec<MethodFigures>,
@@ -101,7 +106,7 @@ pub struct ReadFigures {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("no accounts to read")]
+    #[error("no accounts to read (none in the file, or none the AppView knows)")]
     NoAccounts,
     #[error("getProfiles at {url}: {message}")]
     Profiles { url: String, message: String },
@@ -141,26 +146,42 @@ struct ProfileCounts {
     follows_count: u64,
 }
 
-/// The accounts following the most, by the AppView's counts (at most the first 5,000 asked),
-/// with their follow counts.
-async fn top_followers(client: &reqwest::Client, opts: &ReadOptions, accounts: &[AccountKey]) -> Result<Vec<(usize, u64)>, ReadError> {
+/// The accounts the AppView knows, as `(index in accounts, follows count)`, asked with
+/// `getProfiles` 25 at a time, 8 requests in flight.
+async fn known_accounts(client: &reqwest::Client, opts: &ReadOptions, accounts: &[AccountKey]) -> Result<Vec<(usize, u64)>, ReadError> {
+    use futures::{StreamExt, TryStreamExt};
     let url = xrpc_url(&opts.target, "app.bsky.actor.getProfiles");
-    let fail = |message: String| ReadError::Profiles { url: url.to_string(), message };
     let index: BTreeMap<&str, usize> = accounts.iter().enumerate().map(|(i, a)| (a.did.as_str(), i)).collect();
-    let mut counts = Vec::new();
-    for chunk in accounts[..accounts.len().min(5000)].chunks(25) {
-        let query: Vec<(&str, &str)> = chunk.iter().map(|a| ("actors", a.did.as_str())).collect();
-        let resp = client.get(url.clone()).query(&query).send().await.map_err(|e| fail(e.to_string()))?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            return Err(fail(format!("HTTP {status}: {}", resp.text().await.unwrap_or_default())));
-        }
-        let got: Profiles = resp.json().await.map_err(|e| fail(e.to_string()))?;
-        counts.extend(got.profiles.into_iter().filter_map(|p| Some((*index.get(p.did.as_str())?, p.follows_count))));
-    }
+    let pages: Vec<Profiles> = futures::stream::iter(accounts.chunks(25))
+        .map(|chunk| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let fail = |message: String| ReadError::Profiles { url: url.to_string(), message };
+                let query: Vec<(&str, &str)> = chunk.iter().map(|a| ("actors", a.did.as_str())).collect();
+                let resp = client.get(url.clone()).query(&query).send().await.map_err(|e| fail(e.to_string()))?;
+                if !resp.status().is_success() {
+                    let status = resp.status();
+                    return Err(fail(format!("HTTP {status}: {}", resp.text().await.unwrap_or_default())));
+                }
+                resp.json::<Profiles>().await.map_err(|e| fail(e.to_string()))
+            }
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    let mut known: Vec<(usize, u64)> =
+        pages.into_iter().flat_map(|p| p.profiles).filter_map(|p| Some((*index.get(p.did.as_str())?, p.follows_count))).collect();
+    known.sort_unstable();
+    known.dedup_by_key(|k| k.0);
+    Ok(known)
+}
+
+/// The `n` accounts following the most (ties by file order).
+fn top_followers(known: &[(usize, u64)], n: usize) -> Vec<(usize, u64)> {
+    let mut counts = known.to_vec();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    counts.truncate(opts.viewers.max(1));
-    Ok(counts)
+    counts.truncate(n.max(1));
+    counts
 }
 
 /// `<target>/xrpc/<nsid>`.
@@ -191,7 +212,11 @@ pub async fn run(opts: &ReadOptions, accounts: &[AccountKey], on_request: impl F
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| ReadError::Profiles { url: opts.target.to_string(), message: e.to_string() })?;
-    let viewers = if opts.methods.contains(&Method::GetTimeline) { top_followers(&client, opts, accounts).await? } else { Vec::new() };
+    let known = known_accounts(&client, opts, accounts).await?;
+    if known.is_empty() {
+        return Err(ReadError::NoAccounts);
+    }
+    let viewers = if opts.methods.contains(&Method::GetTimeline) { top_followers(&known, opts.viewers) } else { Vec::new() };
     // One token per viewer, valid for the whole run.
     let exp = chrono::Utc::now().timestamp() as u64 + opts.duration.as_secs() * opts.methods.len() as u64 + 600;
     let tokens: Vec<String> = viewers
@@ -208,7 +233,7 @@ pub async fn run(opts: &ReadOptions, accounts: &[AccountKey], on_request: impl F
             atproto::service_auth::sign(&accounts[i].key, &claims)
         })
         .collect();
-    let dids: std::sync::Arc<Vec<String>> = std::sync::Arc::new(accounts.iter().map(|a| a.did.clone()).collect());
+    let dids: std::sync::Arc<Vec<String>> = std::sync::Arc::new(known.iter().map(|&(i, _)| accounts[i].did.clone()).collect());
     let mut methods = Vec::new();
     for (m_index, &method) in opts.methods.iter().enumerate() {
         if method == Method::GetTimeline && tokens.is_empty() {
@@ -281,7 +306,13 @@ pub async fn run(opts: &ReadOptions, accounts: &[AccountKey], on_request: impl F
             latency: (!h.is_empty()).then(|| figures_of(&h)),
         });
     }
-    Ok(ReadFigures { clients: opts.clients, accounts: accounts.len(), viewer_follows: viewers.iter().map(|v| v.1).collect(), methods })
+    Ok(ReadFigures {
+        clients: opts.clients,
+        accounts: known.len(),
+        unknown_accounts: accounts.len() - known.len(),
+        viewer_follows: viewers.iter().map(|v| v.1).collect(),
+        methods,
+    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! XRPC client.
 #![allow(dead_code)]
 
+pub mod methods;
+
 use std::collections::HashMap;
 
 use atproto::firehose::SubscribeReposFrame;

@@ -14,33 +14,11 @@ use common::Auth;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
+use testbed::fuzz;
 
-/// A value of a random wrong or odd shape.
-fn odd_value(rng: &mut ChaCha8Rng, depth: usize) -> Value {
-    match rng.gen_range(0..12) {
-        0 => Value::Null,
-        1 => json!(rng.gen::<i64>()),
-        2 => json!(rng.gen::<f64>() * 1e300),
-        3 => json!(rng.gen::<bool>()),
-        4 => json!("x".repeat(rng.gen_range(0..200_000))),
-        5 => json!("../../../../etc/passwd"),
-        6 => json!("at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/%2e%2e"),
-        7 => json!("\u{0000}\u{202e}\u{fffd}é😀"),
-        8 if depth < 4 => Value::Array((0..rng.gen_range(0..5)).map(|_| odd_value(rng, depth + 1)).collect()),
-        9 if depth < 4 => Value::Object((0..rng.gen_range(0..5)).map(|i| (format!("k{i}"), odd_value(rng, depth + 1))).collect()),
-        10 => json!("did:web:127.0.0.1%3A1"),
-        _ => json!(""),
-    }
-}
-
-/// JSON nested `depth` arrays deep.
-fn nested(depth: usize) -> String {
-    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
-}
-
-/// A plausible body for `nsid` with some fields replaced by odd values.
+/// A plausible body for any procedure, with some fields replaced by odd values.
 fn mutated_body(rng: &mut ChaCha8Rng, did: &str) -> Value {
-    let mut body = json!({
+    let body = json!({
         "repo": did, "collection": "app.bsky.feed.post", "rkey": "3lgcx2xkqa22a",
         "record": {"$type": "app.bsky.feed.post", "text": "fuzz", "createdAt": "2026-11-21T12:00:00.000Z"},
         "writes": [{"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "value": {"text": "x"}}],
@@ -48,12 +26,7 @@ fn mutated_body(rng: &mut ChaCha8Rng, did: &str) -> Value {
         "preferences": [{"$type": "app.bsky.actor.defs#adultContentPref", "enabled": false}], "name": "fuzz", "token": "ABCDE-12345",
         "did": did, "subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did}, "useCount": 1,
     });
-    let keys: Vec<String> = body.as_object().unwrap().keys().cloned().collect();
-    for _ in 0..rng.gen_range(1..6) {
-        let k = &keys[rng.gen_range(0..keys.len())];
-        body[k] = odd_value(rng, 0);
-    }
-    body
+    fuzz::mutate(rng, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,30 +52,22 @@ async fn random_and_mutated_requests_get_no_500_and_change_nothing() {
         let mut req = match rng.gen_range(0..10) {
             // A path trick on the blob and record routes.
             0 => {
-                let tricky = ["../../../etc/passwd", "%2e%2e%2f%2e%2e", "bafkrei/../..", "did:plc:x/../../", "\u{0}", &"a".repeat(5000)];
-                let t = tricky[rng.gen_range(0..tricky.len())];
+                let long = "a".repeat(5000);
+                let t = if rng.gen_bool(0.2) { long.as_str() } else { fuzz::PATH_TRICKS[rng.gen_range(0..fuzz::PATH_TRICKS.len())] };
                 let route = ["com.atproto.sync.getBlob", "com.atproto.repo.getRecord", "com.atproto.sync.getRecord"][rng.gen_range(0..3)];
                 c.http.get(format!("{}/xrpc/{route}", c.base)).query(&[("did", t), ("cid", t), ("repo", t), ("collection", t), ("rkey", t)])
             }
             // Raw bytes: invalid CBOR or CAR, to the binary-bodied routes and any other.
             1 => {
                 let route = ["com.atproto.repo.importRepo", "com.atproto.repo.uploadBlob", nsid][rng.gen_range(0..3)];
-                let len = rng.gen_range(0..4096);
-                let mut bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-                if rng.gen_bool(0.5) && !bytes.is_empty() {
-                    bytes[0] = 0x0a; // a CAR's header-length varint, then garbage
-                }
                 let ctype = ["application/vnd.ipld.car", "application/octet-stream", "image/png", "application/json"][rng.gen_range(0..4)];
-                c.http.post(format!("{}/xrpc/{route}", c.base)).header("content-type", ctype).body(bytes)
+                c.http.post(format!("{}/xrpc/{route}", c.base)).header("content-type", ctype).body(fuzz::odd_bytes(&mut rng))
             }
             // Deeply nested JSON.
-            2 => c.http.post(format!("{}/xrpc/{nsid}", c.base)).header("content-type", "application/json").body(nested(rng.gen_range(100..20_000))),
+            2 => c.http.post(format!("{}/xrpc/{nsid}", c.base)).header("content-type", "application/json").body(fuzz::nested_json(rng.gen_range(100..20_000))),
             // Random query parameters on a query, a mutated body on a procedure.
             _ if is_query(nsid) => {
-                let params: Vec<(String, String)> = ["did", "repo", "actor", "collection", "rkey", "cid", "limit", "cursor", "handle", "uri"]
-                    .iter()
-                    .map(|k| (k.to_string(), odd_value(&mut rng, 3).to_string().chars().take(4000).collect()))
-                    .collect();
+                let params = fuzz::odd_params(&mut rng, &["did", "repo", "actor", "collection", "rkey", "cid", "limit", "cursor", "handle", "uri"]);
                 c.http.get(format!("{}/xrpc/{nsid}", c.base)).query(&params)
             }
             _ => c.http.post(format!("{}/xrpc/{nsid}", c.base)).json(&mutated_body(&mut rng, target)),

@@ -13,6 +13,7 @@
 //!   (PLC directory, PDS, relay, and the reference TypeScript PDS from npm) on free ports.
 
 mod binaries;
+pub mod fuzz;
 mod process;
 pub mod services;
 

@@ -43,17 +43,7 @@ async fn random_and_mutated_requests_get_no_500_and_change_nothing() {
             4 => http.post(format!("{base}/{did}")).header("content-type", "application/json").body(fuzz::odd_bytes(&mut rng)),
             _ => http.get(format!("{base}/{did}{suffix}")),
         };
-        let resp = match req.send().await {
-            Ok(resp) => resp,
-            Err(e) if e.is_builder() => continue,
-            // A server may close a connection whose body it refused (413) before reading it
-            // all; that is the client's send failing, not the server going away.
-            Err(e) => {
-                let up = http.get(format!("{base}/_health")).send().await.is_ok_and(|r| r.status().is_success());
-                assert!(up, "request {n}: the directory went away: {}", e.without_url());
-                continue;
-            }
-        };
+        let fuzz::Sent::Answered(resp) = fuzz::send(&http, req, &format!("{base}/_health"), n).await else { continue };
         let status = resp.status().as_u16();
         *statuses.entry(status).or_default() += 1;
         assert!(status < 500, "request {n} ({did}{suffix}): HTTP {status} {}", resp.text().await.unwrap_or_default());

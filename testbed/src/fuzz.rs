@@ -59,3 +59,27 @@ pub fn mutate(rng: &mut ChaCha8Rng, mut body: Value) -> Value {
     }
     body
 }
+
+/// What became of one fuzz request.
+pub enum Sent {
+    Answered(reqwest::Response),
+    /// The client could not build it (a URL past its limits): it never left.
+    Unbuildable,
+    /// The send failed but the server is still up: it closed a connection whose body it had
+    /// refused (413) before reading it all.
+    Cut,
+}
+
+/// Sends request `n`; if the send fails, `health` (a URL that answers 2xx while the server is
+/// up) tells a cut connection from a server that went away, which fails the test.
+pub async fn send(http: &reqwest::Client, req: reqwest::RequestBuilder, health: &str, n: usize) -> Sent {
+    match req.send().await {
+        Ok(resp) => Sent::Answered(resp),
+        Err(e) if e.is_builder() => Sent::Unbuildable,
+        Err(e) => {
+            let up = http.get(health).send().await.is_ok_and(|r| r.status().is_success());
+            assert!(up, "request {n}: the server went away: {}", e.without_url());
+            Sent::Cut
+        }
+    }
+}

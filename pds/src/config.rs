@@ -42,6 +42,10 @@ pub struct Config {
     /// `PDS_BLOB_GRACE_PERIOD_MS`: how long an uploaded blob may stay unreferenced by any
     /// record before it is deleted (default one hour).
     pub blob_grace_period_ms: u64,
+    /// `PDS_DISK_MIN_FREE_BYTES`: writes are refused (503 `NotEnoughResources`) while less than
+    /// this is free on the data or blob directory's disk (default 256 MiB), so a full disk never
+    /// reaches the database mid-write. See [`telemetry::disk`].
+    pub disk_min_free_bytes: u64,
     /// `PDS_LEXICON_DIRECTORY`: Lexicon schemas (`com/atproto/...json`, `app/bsky/...json`)
     /// records are validated against. Without it, every record is stored with
     /// `validationStatus: unknown`.
@@ -112,6 +116,7 @@ impl Config {
         let create_session_limit = num("PDS_RATE_LIMIT_CREATE_SESSION", 30) as u32;
         let create_account_limit = num("PDS_RATE_LIMIT_CREATE_ACCOUNT", 100) as u32;
         let blob_grace_period_ms = num("PDS_BLOB_GRACE_PERIOD_MS", 60 * 60 * 1000);
+        let disk_min_free_bytes = num("PDS_DISK_MIN_FREE_BYTES", 256 << 20);
         let flag = |k: &str, default: bool| get(k).map_or(default, |v| matches!(v, "true" | "1" | "yes"));
         let list =
             |k: &str| -> Vec<String> { get(k).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default() };
@@ -181,6 +186,7 @@ impl Config {
             email_from_address: get("PDS_EMAIL_FROM_ADDRESS")
                 .map_or_else(|| format!("noreply@{}", hostname.split(':').next().unwrap_or_default()), String::from),
             blob_grace_period_ms,
+            disk_min_free_bytes,
             lexicon_directory: get("PDS_LEXICON_DIRECTORY").map(PathBuf::from),
             hostname,
         })

@@ -11,10 +11,12 @@
 //! - [`mailer`]: outgoing email (SMTP, or an outbox directory).
 //! - [`state`]: shared state and start-up ([`state::spawn`]).
 //! - [`admin_cli`]: `pds admin …`, the operator CLI over the admin endpoints.
+//! - [`backups`]: online backups and restores that never reuse a sequence number.
 
 pub mod admin_cli;
 pub mod api;
 pub mod auth;
+pub mod backups;
 pub mod blob_gc;
 pub mod config;
 pub mod lexicons;

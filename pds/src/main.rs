@@ -36,7 +36,8 @@ enum Command {
     /// PDS_DID_PLC_URL (https://plc.directory), PDS_SERVICE_HANDLE_DOMAINS (.<hostname>),
     /// PDS_INVITE_REQUIRED (true), PDS_CRAWLERS, PDS_REPO_BACKFILL_LIMIT_MS (1 day),
     /// PDS_BSKY_APP_VIEW_URL/_DID, PDS_REPORT_SERVICE_URL/_DID, PDS_DEV_MODE,
-    /// PDS_RATE_LIMIT_CREATE_SESSION (30 per 5 min per IP), PDS_RATE_LIMIT_CREATE_ACCOUNT (100).
+    /// PDS_RATE_LIMIT_CREATE_SESSION (30 per 5 min per IP), PDS_RATE_LIMIT_CREATE_ACCOUNT (100),
+    /// PDS_DISK_MIN_FREE_BYTES (256 MiB: below it, writes are refused until space is freed).
     Serve {
         /// Read settings from this file first (KEY=VALUE lines); the environment overrides it.
         #[arg(long)]
@@ -55,8 +56,9 @@ enum Command {
         /// The PDS URL (default: http://localhost:PDS_PORT).
         #[arg(long, env = "PDS_URL")]
         url: Option<String>,
+        /// The admin password (PDS_ADMIN_PASSWORD); every command but `restore` needs it.
         #[arg(long, env = "PDS_ADMIN_PASSWORD", hide_env_values = true)]
-        admin_password: String,
+        admin_password: Option<String>,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -75,6 +77,10 @@ enum PlcCommand {
         /// Directory holding the directory's RocksDB database (created if missing).
         #[arg(long)]
         data: PathBuf,
+        /// Free space (bytes) to keep on the data directory's disk; below it operations are
+        /// refused with 503, and accepted again once space is freed.
+        #[arg(long, default_value_t = plc::server::DEFAULT_MIN_FREE_BYTES)]
+        min_free_bytes: u64,
     },
 }
 
@@ -103,15 +109,20 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down");
             server.shutdown().await;
         }
-        Command::Plc { command: PlcCommand::Serve { port, bind, data } } => {
+        Command::Plc { command: PlcCommand::Serve { port, bind, data, min_free_bytes } } => {
             init_logs();
             let addr = SocketAddr::new(bind, port);
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-            plc::serve(listener, data).await?;
+            plc::serve(listener, data, min_free_bytes).await?;
         }
         Command::Admin { url, admin_password, command } => {
             let url = url.unwrap_or_else(|| format!("http://localhost:{}", std::env::var("PDS_PORT").unwrap_or_else(|_| "2583".into())));
-            AdminClient::new(&url, &admin_password).run(command).await?;
+            let password = match (&command, admin_password) {
+                (AdminCommand::Restore { .. }, password) => password.unwrap_or_default(),
+                (_, Some(password)) => password,
+                (_, None) => anyhow::bail!("the admin password is needed: --admin-password or PDS_ADMIN_PASSWORD"),
+            };
+            AdminClient::new(&url, &password).run(command).await?;
         }
     }
     Ok(())

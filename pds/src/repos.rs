@@ -287,8 +287,19 @@ impl Repos {
     }
 }
 
+/// A `#sync` event carrying `did`'s current commit, or `None` when it has no repository.
+pub fn current_sync_event(store: &Store, did: &str) -> Result<Option<EventBody>, StoreError> {
+    let Some(root) = store.repo_root(did)? else {
+        return Ok(None);
+    };
+    let corrupt = |why: String| StoreError::Corrupt { what: CF_REPOS, why };
+    let cid = atproto::cid::parse(&root.cid).map_err(|e| corrupt(e.to_string()))?;
+    let block = DbBlocks::new(store.db.clone(), did).require(&cid).map_err(|e| corrupt(format!("{did}'s commit: {e}")))?;
+    Ok(Some(sync_event(did, cid, block.to_vec(), &root.rev)))
+}
+
 /// A `#sync` event announcing `did`'s repository at this commit (creation, import,
-/// activation).
+/// activation, restore).
 pub fn sync_event(did: &str, cid: Cid, commit_bytes: Vec<u8>, rev: &str) -> EventBody {
     let (did, rev) = (did.to_string(), rev.to_string());
     Box::new(move |seq| {

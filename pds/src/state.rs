@@ -26,6 +26,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// For URLs from untrusted documents (proxy targets named by someone's DID document).
     pub guarded_http: reqwest::Client,
+    /// Free space on the blob directory's disk (the database's is the store's).
+    pub blob_disk: telemetry::disk::DiskGuard,
     pub mailer: crate::mailer::Mailer,
     pub lexicons: atproto::lexicon::Lexicons,
     pub metrics: PrometheusHandle,
@@ -69,7 +71,7 @@ impl Server {
 impl AppState {
     pub fn new(config: Config) -> anyhow::Result<Arc<AppState>> {
         std::fs::create_dir_all(&config.blobstore_location)?;
-        let store = Store::open(&config.data_directory)?;
+        let store = Store::open(&config.data_directory, config.disk_min_free_bytes)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
@@ -90,6 +92,7 @@ impl AppState {
             guarded_http: plc::resolver::guard::guarded_client(config.dev_mode, Duration::from_secs(30))?,
             lexicons: crate::lexicons::load(config.lexicon_directory.as_deref())?,
             me: OnceLock::new(),
+            blob_disk: telemetry::disk::DiskGuard::new("pds", &config.blobstore_location, config.disk_min_free_bytes),
             store,
             plc,
             resolver,

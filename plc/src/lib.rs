@@ -7,9 +7,12 @@
 //! - [`server`]: the plc.directory HTTP API over a [`Directory`] ([`ServerBuilder`],
 //!   [`serve`]).
 //! - [`export`]: the `/export` line shape.
+//! - [`backups`]: `plc backup` (the export, read from a running directory) and `plc restore`
+//!   (replayed into a fresh store, then the sequence jumps).
 //!
 //! The PLC rules themselves (ops, CIDs, signatures, recovery) live in `atproto::plc`.
 
+pub mod backups;
 pub mod client;
 pub mod export;
 pub mod resolver;

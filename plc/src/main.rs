@@ -38,6 +38,28 @@ enum Command {
         /// Directory holding the RocksDB database (created if missing).
         #[arg(long, env = "PLC_DATA_DIRECTORY")]
         data: PathBuf,
+        /// Free space (bytes) to keep on the data directory's disk; below it operations are
+        /// refused with 503, and accepted again once space is freed.
+        #[arg(long, env = "PLC_MIN_FREE_BYTES", default_value_t = plc::server::DEFAULT_MIN_FREE_BYTES)]
+        min_free_bytes: u64,
+    },
+    /// Back up a running directory: its `/export`, read while it keeps accepting operations.
+    Backup {
+        /// The directory's URL.
+        #[arg(long, env = "PLC_URL", default_value = "http://127.0.0.1:2582")]
+        url: String,
+        /// A new or empty directory to write the backup into.
+        directory: PathBuf,
+    },
+    /// Restore a backup into a fresh data directory by replaying every operation through the
+    /// directory's validation; then start `plc serve` on it. Its sequence goes on above every
+    /// number the old directory can have given out since the backup.
+    Restore {
+        /// The backup directory (`plc backup`'s DIRECTORY).
+        backup: PathBuf,
+        /// The data directory to restore into (as for `plc serve --data`); new or empty.
+        #[arg(long, env = "PLC_DATA_DIRECTORY")]
+        data: PathBuf,
     },
 }
 
@@ -52,11 +74,22 @@ async fn main() -> anyhow::Result<()> {
         logs.init();
     }
     match cli.command {
-        Command::Serve { port, bind, data } => {
+        Command::Serve { port, bind, data, min_free_bytes } => {
             let addr = SocketAddr::new(bind, port);
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, data = %data.display(), "starting PLC directory");
-            plc::serve(listener, data).await
+            plc::serve(listener, data, min_free_bytes).await
+        }
+        Command::Backup { url, directory } => {
+            let client = plc::PlcClient::new(&url)?;
+            let manifest = plc::backups::backup(&client, &directory).await.with_context(|| format!("backing up {url}"))?;
+            println!("Backup in {}: {} operations", directory.display(), manifest.high_water);
+            Ok(())
+        }
+        Command::Restore { backup, data } => {
+            let (manifest, last_seq) = tokio::task::spawn_blocking(move || plc::backups::restore(&backup, &data)).await??;
+            println!("Restored {} operations; the sequence goes on after {last_seq}.", manifest.high_water);
+            Ok(())
         }
     }
 }

@@ -11,6 +11,10 @@
 //! Keys: `log/<did>` → JSON array of [`ExportEntry`] (the audit log with each entry's `seq`);
 //! `seq/<u64 big-endian>` → DID; `meta/last_seq` → u64 big-endian.
 //!
+//! Before the write, the disk's free space is checked against a floor ([`telemetry::disk`]):
+//! below it the operation is refused whole as [`StoreError::DiskFull`] (503), and accepted again
+//! once space returns.
+//!
 //! All methods block (RocksDB I/O and signature checks): call them from `spawn_blocking`.
 
 use std::collections::hash_map::DefaultHasher;
@@ -36,6 +40,8 @@ pub enum StoreError {
     Db(#[from] rocksdb::Error),
     #[error("corrupt directory data: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    DiskFull(#[from] telemetry::disk::DiskFull),
 }
 
 /// Why a submitted operation was not stored.
@@ -65,16 +71,18 @@ pub struct Directory {
     stripes: Vec<Mutex<()>>,
     /// The last sequence number; held while a batch is written so numbers commit in order.
     last_seq: Mutex<u64>,
+    disk: telemetry::disk::DiskGuard,
 }
 
 impl Directory {
-    /// Opens (creating if needed) the store in `path`.
     /// Sets the `plc_store_bytes` gauges (bytes on disk and in memory).
     pub fn record_sizes(&self) {
         telemetry::store::record_store_bytes("plc", &self.db, &[]);
     }
 
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the store in `path`. Operations are refused while less than
+    /// `min_free` bytes are free on its disk.
+    pub fn open(path: &Path, min_free: u64) -> Result<Self, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
@@ -84,7 +92,12 @@ impl Directory {
             None => 0,
         };
         tracing::info!(path = %path.display(), last_seq, "opened PLC directory store");
-        Ok(Directory { db, stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(), last_seq: Mutex::new(last_seq) })
+        Ok(Directory {
+            db,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            last_seq: Mutex::new(last_seq),
+            disk: telemetry::disk::DiskGuard::new("plc", path, min_free),
+        })
     }
 
     /// Validates and stores `op` for `did`, timestamped now.
@@ -125,6 +138,7 @@ impl Directory {
         batch.put(LAST_SEQ_KEY, seq.to_be_bytes());
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
+        self.disk.check_for(batch.size_in_bytes() as u64).map_err(StoreError::from)?;
         self.db.write_opt(batch, &sync).map_err(StoreError::from)?;
         *last_seq = seq;
         tracing::debug!(did, seq, cid = %accepted.cid, nullified = accepted.nullified.len(), "accepted PLC operation");
@@ -177,6 +191,19 @@ impl Directory {
             out.push(entry);
         }
         Ok(out)
+    }
+
+    /// Makes `floor` the last sequence number (if it is not already past it): a restore's jump
+    /// over the numbers its directory accepted after the backup.
+    pub fn skip_past(&self, floor: u64) -> Result<(), StoreError> {
+        let mut last_seq = self.last_seq.lock().expect("seq lock");
+        if floor > *last_seq {
+            let mut sync = WriteOptions::default();
+            sync.set_sync(true);
+            self.db.put_opt(LAST_SEQ_KEY, floor.to_be_bytes(), &sync)?;
+            *last_seq = floor;
+        }
+        Ok(())
     }
 
     /// The sequence number of the latest accepted operation (0 when empty).

@@ -13,7 +13,7 @@ use plc::{DidStatus, Directory, SubmitError};
 #[test]
 fn recovery_after_72_hours_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = Directory::open(tmp.path()).unwrap();
+    let dir = Directory::open(tmp.path(), 0).unwrap();
     let alice = Account::new("alice.test");
     let t0 = Utc::now() - TimeDelta::hours(100);
     dir.submit_at(&alice.did, alice.genesis.clone(), t0).unwrap();
@@ -36,7 +36,7 @@ fn recovery_after_72_hours_is_refused() {
 #[test]
 fn concurrent_conflicting_updates_accept_exactly_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = Arc::new(Directory::open(tmp.path()).unwrap());
+    let dir = Arc::new(Directory::open(tmp.path(), 0).unwrap());
     let alice = Account::new("alice.test");
     dir.submit(&alice.did, alice.genesis.clone()).unwrap();
     // Eight different updates all claiming the genesis as prev, signed by the same key:

@@ -43,6 +43,9 @@ pub struct Config {
     pub consumer_send_timeout: Duration,
     /// Hosts to crawl at start-up (in addition to those stored).
     pub initial_hosts: Vec<String>,
+    /// Writes are refused (and ingest waits) while less than this is free on the data
+    /// directory's disk; see [`telemetry::disk`].
+    pub disk_min_free_bytes: u64,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             did_cache_ttl: Duration::from_secs(3600),
             max_rev_skew: Duration::from_secs(300),
             max_consumer_lag: 100_000,
+            disk_min_free_bytes: 256 << 20,
             consumer_send_timeout: Duration::from_secs(10),
             initial_hosts: vec![],
         }

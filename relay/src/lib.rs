@@ -7,7 +7,9 @@
 //! - [`relay`]: shared state, host admission and admin actions.
 //! - [`upstream`]: one subscription task per host (cursor resume, backoff, rate limit).
 //! - [`identity`]: DID resolution with a cache.
+//! - [`backups`]: online backups, and restores that never reuse a sequence number.
 
+pub mod backups;
 pub mod config;
 pub mod identity;
 pub mod ingest;

@@ -81,6 +81,13 @@ impl EventLog {
         }))
     }
 
+    /// How many events the log holds after `pos` (sequence numbers can skip, so this is not
+    /// `head - pos`).
+    pub fn behind(&self, pos: u64) -> u64 {
+        let sizes = self.sizes.lock().unwrap();
+        (sizes.len() - sizes.partition_point(|s| s.0 <= pos)) as u64
+    }
+
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
@@ -174,7 +181,7 @@ mod tests {
     #[test]
     fn sequences_persist_and_prune() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let store = Arc::new(Store::open(dir.path(), 0).unwrap());
         let log = EventLog::open(store.clone()).unwrap();
         for _ in 0..5 {
             log.append(EventKind::Identity, "did:plc:a", &identity(1), None, None).unwrap();

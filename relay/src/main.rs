@@ -22,6 +22,28 @@ struct Cli {
 enum Command {
     /// Run the relay.
     Serve(Serve),
+    /// Take an online backup of a running relay (its log, account and host state).
+    Backup {
+        /// The relay's URL.
+        #[arg(long, env = "RELAY_URL", default_value = "http://127.0.0.1:2470")]
+        url: String,
+        /// The relay's admin password.
+        #[arg(long, env = "RELAY_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+        /// Where the relay writes it: a new or empty directory on the relay's own machine (an
+        /// absolute path; the relay process writes it, not this command).
+        directory: PathBuf,
+    },
+    /// Restore a backup into a fresh data directory; run it with the relay stopped, then start
+    /// the relay on it. Its sequence goes on above every number the old relay can have
+    /// published, and its hosts are read again from the backup's cursors.
+    Restore {
+        /// The backup directory (`relay backup`'s DIRECTORY).
+        backup: PathBuf,
+        /// The data directory to restore into (as for `relay serve --data`).
+        #[arg(long, env = "RELAY_DATA")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -69,11 +91,29 @@ struct Serve {
     /// Disconnect consumers further behind than this many events.
     #[arg(long, env = "RELAY_MAX_CONSUMER_LAG", default_value_t = 100_000)]
     max_consumer_lag: u64,
+    /// Free space (bytes) to keep on the data directory's disk. Below it the relay stores
+    /// nothing: ingest pauses with each host's cursor kept, and resumes by itself when space
+    /// is freed.
+    #[arg(long, env = "RELAY_MIN_FREE_BYTES", default_value_t = Config::default().disk_min_free_bytes)]
+    min_free_bytes: u64,
 }
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Backup { url, admin_password, directory } => return take_backup(&url, &admin_password, &directory),
+        Command::Restore { backup, data } => {
+            let (manifest, head) = relay::backups::restore(&backup, &data).with_context(|| format!("restoring {}", backup.display()))?;
+            println!(
+                "Restored into {}: the backup of {} ms since the epoch (head then {}); the log goes on after seq {head}.",
+                data.display(),
+                manifest.created_at_ms,
+                manifest.high_water
+            );
+            return Ok(());
+        }
+    };
     let mut host_aliases = Vec::new();
     for a in &args.host_aliases {
         let (from, to) = a.split_once('=').with_context(|| format!("--host-alias {a:?} is not NAME=HOST"))?;
@@ -92,6 +132,7 @@ fn main() -> anyhow::Result<()> {
         plc_url: args.plc_url,
         initial_hosts: args.crawl,
         max_consumer_lag: args.max_consumer_lag,
+        disk_min_free_bytes: args.min_free_bytes,
         ..Config::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;
@@ -102,6 +143,27 @@ fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         tracing::info!(%addr, head = relay.log.head(), "relay listening");
         axum::serve(telemetry::net::CountingListener::new(listener, "relay"), relay::server::router(relay)).await?;
+        Ok(())
+    })
+}
+
+fn take_backup(url: &str, admin_password: &str, directory: &std::path::Path) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/admin/backup", url.trim_end_matches('/')))
+            .basic_auth("admin", Some(admin_password))
+            .json(&serde_json::json!({"directory": directory}))
+            .send()
+            .await
+            .with_context(|| format!("calling {url}"))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            anyhow::bail!("backup: {}", atproto::xrpc::XrpcError::from_response_body(status.as_u16(), &bytes));
+        }
+        let manifest: backup::Manifest = serde_json::from_slice(&bytes).context("reading the backup's manifest")?;
+        println!("Backup in {}: the log up to seq {}", directory.display(), manifest.high_water);
         Ok(())
     })
 }

@@ -57,7 +57,7 @@ impl Relay {
     /// Opens (or creates) the relay's database under `data_dir`.
     pub fn open(config: Config, data_dir: &Path) -> Result<Arc<Relay>, RelayError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Corrupt { what: "data dir", why: e.to_string() })?;
-        let store = Arc::new(Store::open(&data_dir.join("relay.rocksdb"))?);
+        let store = Arc::new(Store::open(&data_dir.join(crate::backups::DB_DIR), config.disk_min_free_bytes)?);
         let log = EventLog::open(store)?;
         let resolver = Resolver::new(&config.plc_url, config.did_cache_ttl, config.testbed)?;
         let http = plc::resolver::guard::guarded_client(config.testbed, Duration::from_secs(10)).expect("http client");

@@ -6,6 +6,11 @@
 //! log, the account states and the cursors agree and no sequence number is ever reused.
 //! Writes go to the WAL without fsync per event (a process kill loses nothing the OS has);
 //! [`Store::sync_wal`] is called periodically for power-loss durability.
+//!
+//! Every write first checks the disk's free space against the relay's floor
+//! ([`telemetry::disk`]): below it the write is refused whole as [`StoreError::DiskFull`], which
+//! ingest treats like any store error (the host's cursor stays put and the event is read again
+//! once space returns).
 
 use std::path::Path;
 
@@ -25,6 +30,8 @@ pub enum StoreError {
     Rocks(#[from] rocksdb::Error),
     #[error("corrupt {what} record: {why}")]
     Corrupt { what: &'static str, why: String },
+    #[error(transparent)]
+    DiskFull(#[from] telemetry::disk::DiskFull),
 }
 
 /// The kind of a stored event (the `#type` of its frame).
@@ -189,6 +196,7 @@ pub struct AppendBatch<'a> {
 pub struct Store {
     db: DB,
     write_opts: WriteOptions,
+    disk: telemetry::disk::DiskGuard,
 }
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
@@ -200,7 +208,9 @@ fn from_json<T: DeserializeOwned>(what: &'static str, v: &[u8]) -> Result<T, Sto
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    /// Opens (or creates) the database at `path`. Writes are refused while less than
+    /// `min_free` bytes are free on its disk.
+    pub fn open(path: &Path, min_free: u64) -> Result<Store, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -214,7 +224,7 @@ impl Store {
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(false);
-        Ok(Store { db, write_opts })
+        Ok(Store { db, write_opts, disk: telemetry::disk::DiskGuard::new("relay", path, min_free) })
     }
 
     /// Sets the `relay_store_bytes` gauges (bytes per column family, on disk and in memory).
@@ -248,8 +258,21 @@ impl Store {
         if let Some(host) = a.host {
             batch.put_cf(self.cf(CF_HOSTS), host.hostname.as_bytes(), json(host));
         }
+        self.disk.check_for(batch.size_in_bytes() as u64)?;
         self.db.write_opt(batch, &self.write_opts)?;
         Ok(())
+    }
+
+    /// Sets the head: the next event is `seq + 1` (a restore's jump, see [`crate::backups`]).
+    pub fn set_head(&self, seq: u64) -> Result<(), StoreError> {
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        Ok(self.db.put_cf_opt(self.cf(CF_META), META_HEAD, seq.to_be_bytes(), &sync)?)
+    }
+
+    /// An online backup of the whole database into `dir`, `high_water` being the head now.
+    pub fn backup(&self, high_water: u64, dir: &Path) -> Result<backup::Manifest, backup::BackupError> {
+        backup::create(&self.db, "relay", high_water, dir, None, &|_| false)
     }
 
     /// Flushes the WAL to disk (fsync).
@@ -335,6 +358,7 @@ impl Store {
     }
 
     pub fn put_account(&self, did: &str, state: &AccountState) -> Result<(), StoreError> {
+        self.disk.check()?;
         Ok(self.db.put_cf_opt(self.cf(CF_ACCOUNTS), did.as_bytes(), json(state), &self.write_opts)?)
     }
 
@@ -348,6 +372,7 @@ impl Store {
     }
 
     pub fn put_host(&self, host: &HostState) -> Result<(), StoreError> {
+        self.disk.check()?;
         Ok(self.db.put_cf_opt(self.cf(CF_HOSTS), host.hostname.as_bytes(), json(host), &self.write_opts)?)
     }
 
@@ -394,7 +419,7 @@ mod tests {
     fn append_read_prune_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::open(dir.path(), 0).unwrap();
             assert_eq!(store.head_seq().unwrap(), 0);
             let acct = AccountState { host: "h".into(), rev: Some("r".into()), ..Default::default() };
             for seq in 1..=10 {
@@ -412,7 +437,7 @@ mod tests {
             assert_eq!(store.first_seq().unwrap(), Some(6));
             assert_eq!(store.seq_at_or_after_time(0).unwrap(), Some(6));
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), 0).unwrap();
         assert_eq!(store.head_seq().unwrap(), 10);
         assert_eq!(store.get_host("h").unwrap().unwrap().cursor, 20);
         assert_eq!(store.get_account("did:plc:a").unwrap().unwrap().rev.as_deref(), Some("r"));

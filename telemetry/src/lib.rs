@@ -1,6 +1,6 @@
-//! Prometheus metrics shared by Sonde's services (PDS, relay, PLC directory, indexer).
+//! Prometheus metrics and runtime guards shared by Sonde's services (PDS, relay, PLC directory, indexer).
 //!
-//! Two things every service needs and none should write again:
+//! What every service needs and none should write again:
 //!
 //! - [`metrics_handle`]: the process-wide Prometheus recorder, installed on first use, whose
 //!   handle renders `/metrics`. One process may embed several services (loadgen's world runs a
@@ -10,7 +10,10 @@
 //!   `<service>_network_bytes_total{direction, side}`. The experiment runner reads these to
 //!   price egress; counting at the socket includes HTTP headers and WebSocket framing, which
 //!   a provider bills too.
+//! - [`disk`]: the floor of free space below which a service refuses writes whole, so a full
+//!   disk is a clear, temporary refusal instead of a broken database or a half-written file.
 
+pub mod disk;
 pub mod net;
 
 use std::sync::OnceLock;

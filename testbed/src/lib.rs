@@ -10,9 +10,12 @@
 //!   kills it when dropped. Children are also asked to die with their parent
 //!   (`PR_SET_PDEATHSIG`), so even a parent killed with SIGKILL leaves no orphans;
 //! - [`Service`] is a process that answers HTTP, started by the launchers in [`services`]
-//!   (PLC directory, PDS, relay, and the reference TypeScript PDS from npm) on free ports.
+//!   (PLC directory, PDS, relay, and the reference TypeScript PDS from npm) on free ports;
+//! - [`disk::SmallDisk`] is a small filesystem a test fills up, to take a service's disk to
+//!   full and back.
 
 mod binaries;
+pub mod disk;
 pub mod fuzz;
 mod process;
 pub mod services;

@@ -54,10 +54,11 @@ pub fn start(cursor: Option<i64>, oldest: u64, head: u64) -> Result<Start, Futur
 }
 
 /// Whether a subscriber that has been sent everything up to `pos` must be cut off: more than
-/// `max_lag` events behind `head`, or its next event already pruned (`oldest` moved past it
-/// while it read).
-pub fn too_slow(pos: u64, oldest: u64, head: u64, max_lag: u64) -> bool {
-    head.saturating_sub(pos) > max_lag || pos + 1 < oldest
+/// `max_lag` events behind (`behind` counts the events held after `pos`, not the difference of
+/// sequence numbers, which may skip: a restored log jumps), or its next event already pruned
+/// (`oldest` moved past it while it read).
+pub fn too_slow(behind: u64, pos: u64, oldest: u64, max_lag: u64) -> bool {
+    behind > max_lag || pos + 1 < oldest
 }
 
 /// `#info OutdatedCursor`.
@@ -101,9 +102,10 @@ mod tests {
 
     #[test]
     fn too_slow_by_lag_or_by_pruning() {
-        assert!(!too_slow(10, 11, 20, 10));
-        assert!(too_slow(9, 1, 20, 10), "11 behind");
-        assert!(too_slow(10, 12, 20, 100), "event 11 was pruned mid-read");
+        assert!(!too_slow(10, 10, 11, 10));
+        assert!(too_slow(11, 9, 1, 10), "11 behind");
+        assert!(too_slow(10, 10, 12, 100), "event 11 was pruned mid-read");
+        assert!(!too_slow(3, 5, 1, 10), "3 events held after a jump of sequence numbers");
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub async fn remove_account(s: &AppState, account: &Account, mut batch: WriteBat
         s.store.delete_blob(&mut batch, &did, &cid);
     }
     s.store.delete_account(&mut batch, account);
-    s.store.commit(batch, vec![account_event(&did, false, Some("deleted"))]).await.map_err(internal)?;
+    s.store.commit(batch, vec![account_event(&did, false, Some("deleted"))]).await?;
     *repo = None;
     drop(repo);
     let _ = tokio::fs::remove_dir_all(s.config.blobstore_location.join(&did)).await;
@@ -133,7 +133,7 @@ pub async fn update_account_password(s: &AppState, req: &Req) -> XrpcResult {
     updated.password_hash = hash;
     let mut batch = WriteBatch::default();
     s.store.put_account(&mut batch, &updated, Some(&account));
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_empty()
 }
 
@@ -192,6 +192,38 @@ pub async fn disable_invite_codes(s: &AppState, req: &Req) -> XrpcResult {
             s.store.put_invite_code(&mut batch, &c);
         }
     }
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_empty()
+}
+
+#[derive(Deserialize)]
+pub struct BackupInput {
+    /// A new or empty directory on the PDS's own filesystem.
+    directory: std::path::PathBuf,
+}
+
+/// `POST /admin/backup {"directory": D}`: an online backup of the database and the blobs into
+/// D, taken while writes go on (see [`crate::backups`]). Sonde's own route beside XRPC, since
+/// no lexicon describes backups; behind the admin password like every admin method.
+pub async fn backup(
+    axum::extract::State(s): axum::extract::State<std::sync::Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<backup::Manifest>, XrpcError> {
+    s.auth.admin(&headers)?;
+    let input: BackupInput = serde_json::from_slice(&body).map_err(|e| XrpcError::invalid_request(format!("expected {{\"directory\": PATH}}: {e}")))?;
+    let state = s.clone();
+    let started = std::time::Instant::now();
+    let manifest = tokio::task::spawn_blocking(move || crate::backups::backup(&state.store, &state.config.blobstore_location, &input.directory))
+        .await
+        .map_err(internal)?
+        .map_err(|e| match e {
+            backup::BackupError::NotEmpty(_) => XrpcError::invalid_request(e.to_string()),
+            other => {
+                tracing::error!(error = %other, "backup failed");
+                XrpcError::new(500, "InternalServerError", Some(format!("backup failed: {other}")))
+            }
+        })?;
+    tracing::info!(high_water = manifest.high_water, blobs = manifest.files, seconds = started.elapsed().as_secs_f64(), "backup taken");
+    Ok(axum::Json(manifest))
 }

@@ -17,7 +17,7 @@ use crate::store::email_tokens::{Purpose, TokenProblem};
 async fn send_token(s: &AppState, account: &Account, to: &str, purpose: Purpose) -> Result<(), XrpcError> {
     let mut batch = WriteBatch::default();
     let token = s.store.issue_email_token(&mut batch, &account.did, purpose);
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     let (subject, what) = match purpose {
         Purpose::DeleteAccount => ("Account deletion request", "delete your account"),
         Purpose::ResetPassword => ("Password reset requested", "reset your password"),
@@ -113,7 +113,7 @@ pub async fn reset_password(s: &AppState, req: &Req) -> XrpcResult {
     let mut updated = account.clone();
     updated.password_hash = hash;
     s.store.put_account(&mut batch, &updated, Some(&account));
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_empty()
 }
 
@@ -145,7 +145,7 @@ pub async fn confirm_email(s: &AppState, req: &Req) -> XrpcResult {
     let mut updated = account.clone();
     updated.email_confirmed_at = Some(crate::repos::now_iso());
     s.store.put_account(&mut batch, &updated, Some(&account));
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_empty()
 }
 
@@ -193,6 +193,6 @@ pub async fn update_email(s: &AppState, req: &Req) -> XrpcResult {
     updated.email = Some(email);
     updated.email_confirmed_at = None;
     s.store.put_account(&mut batch, &updated, Some(&account));
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_empty()
 }

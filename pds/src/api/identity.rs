@@ -54,7 +54,7 @@ pub async fn update_handle(s: &AppState, req: &Req) -> XrpcResult {
     updated.handle = handle.clone();
     let mut batch = WriteBatch::default();
     s.store.put_account(&mut batch, &updated, Some(&account));
-    s.store.commit(batch, vec![identity_event(&did, Some(handle.clone()))]).await.map_err(internal)?;
+    s.store.commit(batch, vec![identity_event(&did, Some(handle.clone()))]).await?;
     tracing::info!(%did, %handle, "handle updated");
     ok_empty()
 }

@@ -22,6 +22,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::store::StoreError;
 use atproto::xrpc::XrpcError;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
@@ -106,6 +107,21 @@ pub fn internal(e: impl std::fmt::Display) -> XrpcError {
     XrpcError::internal_server_error()
 }
 
+/// A full disk is the operator's to fix and the client's to retry: a 503 that says so. Other
+/// store failures are internal.
+impl From<StoreError> for XrpcError {
+    fn from(e: StoreError) -> XrpcError {
+        match e {
+            StoreError::DiskFull(full) => disk_full(full),
+            other => internal(other),
+        }
+    }
+}
+
+pub fn disk_full(full: telemetry::disk::DiskFull) -> XrpcError {
+    XrpcError::not_enough_resources(format!("the server is out of disk space, so nothing was written; try again later ({full})"))
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = (state.config.blob_upload_limit as usize).max(2 << 20) + 1024;
     Router::new()
@@ -114,6 +130,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/xrpc/{nsid}", any(dispatch))
         .route("/.well-known/atproto-did", get(identity::well_known_atproto_did))
         .route("/.well-known/did.json", get(identity::well_known_did_json))
+        .route("/admin/backup", axum::routing::post(admin::backup))
         .route("/_health", get(health))
         .route("/metrics", get(metrics))
         .route("/", get(|| async { "This is an AT Protocol Personal Data Server (Sonde PDS)\n\nMost API routes are under /xrpc/\n" }))

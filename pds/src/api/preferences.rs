@@ -57,6 +57,6 @@ pub async fn put_preferences(s: &AppState, req: &Req) -> XrpcResult {
     next.extend(prefs.iter().cloned());
     let mut batch = WriteBatch::default();
     s.store.put_json(&mut batch, CF_ACCOUNTS, key(&access.did), &next);
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_empty()
 }

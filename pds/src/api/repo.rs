@@ -29,6 +29,7 @@ pub fn write_error(e: WriteError) -> XrpcError {
         WriteError::Repo(RepoError::RecordExists(p)) => XrpcError::invalid_request(format!("Record already exists: {p}")),
         WriteError::Repo(RepoError::RecordNotFound(p)) => XrpcError::invalid_request(format!("Record not found: {p}")),
         WriteError::Repo(RepoError::Mst(atproto::mst::MstError::InvalidKey(k))) => XrpcError::invalid_request(format!("Invalid record path: {k}")),
+        WriteError::Store(e) => e.into(),
         other => internal(other),
     }
 }
@@ -418,19 +419,32 @@ pub async fn upload_blob(s: &AppState, req: &Req) -> XrpcResult {
     let mime = sniff_mime(&req.body).unwrap_or(declared).to_string();
     let cid = atproto::cid::for_raw(&req.body);
     let cid_s = cid.to_string();
+    s.blob_disk.check_for(req.body.len() as u64).map_err(super::disk_full)?;
     let dir = s.config.blobstore_location.join(&account.did);
     let body = req.body.clone();
     let path = dir.join(&cid_s);
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+    let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
         let tmp = dir.join(format!(".{}.tmp", rand::random::<u64>()));
-        std::fs::write(&tmp, &body)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        let result = std::fs::write(&tmp, &body).and_then(|()| std::fs::File::open(&tmp)?.sync_all()).and_then(|()| std::fs::rename(&tmp, &path));
+        if result.is_err() {
+            // A partial file is not a blob; leave nothing behind.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
     })
     .await
-    .map_err(internal)?
     .map_err(internal)?;
+    match written {
+        Err(e) if telemetry::disk::is_no_space(&e) => {
+            return Err(super::disk_full(telemetry::disk::DiskFull {
+                path: s.config.blobstore_location.clone(),
+                free: s.blob_disk.free().unwrap_or(0),
+                min_free: s.config.disk_min_free_bytes + req.body.len() as u64,
+            }))
+        }
+        other => other.map_err(internal)?,
+    }
     let existing = s.store.blob(&account.did, &cid_s).map_err(internal)?;
     if let Some(mut meta) = existing.clone().filter(|m| m.missing) {
         // An imported record's blob arriving: keep its references.
@@ -440,7 +454,7 @@ pub async fn upload_blob(s: &AppState, req: &Req) -> XrpcResult {
         meta.created_at_ms = crate::store::events::now_ms();
         let mut batch = rocksdb::WriteBatch::default();
         s.store.put_blob(&mut batch, &account.did, &cid_s, &meta);
-        s.store.commit(batch, vec![]).await.map_err(internal)?;
+        s.store.commit(batch, vec![]).await?;
     } else if existing.is_none() {
         let meta = BlobMeta {
             mime_type: mime.clone(),
@@ -452,7 +466,7 @@ pub async fn upload_blob(s: &AppState, req: &Req) -> XrpcResult {
         };
         let mut batch = rocksdb::WriteBatch::default();
         s.store.put_blob(&mut batch, &account.did, &cid_s, &meta);
-        s.store.commit(batch, vec![]).await.map_err(internal)?;
+        s.store.commit(batch, vec![]).await?;
     }
     let mime = existing.filter(|m| !m.missing).map(|m| m.mime_type).unwrap_or(mime);
     Ok(axum::Json(json!({"blob": {"$type": "blob", "ref": {"$link": cid_s}, "mimeType": mime, "size": req.body.len()}})).into_response())

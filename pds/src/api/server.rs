@@ -210,6 +210,10 @@ pub async fn create_account(s: &AppState, req: &Req) -> XrpcResult {
         }
     }
 
+    // A DID made in the directory for an account we then cannot store would be half an
+    // account: refuse on a full disk before making it.
+    s.store.disk.check().map_err(super::disk_full)?;
+
     // The identity: a did:plc created through the directory with our rotation key.
     let signing = Keypair::generate(KeyType::K256);
     let mut rotation_keys = Vec::new();
@@ -256,7 +260,7 @@ pub async fn create_account(s: &AppState, req: &Req) -> XrpcResult {
             events,
         )
         .await
-        .map_err(internal)?;
+        .map_err(super::repo::write_error)?;
     metrics::counter!("pds_accounts_created_total").increment(1);
     tracing::info!(%did, %handle, "account created");
     ok_json(json!({
@@ -306,7 +310,7 @@ pub async fn create_session(s: &AppState, req: &Req) -> XrpcResult {
     }
     let mut batch = WriteBatch::default();
     let session = open_session(s, &mut batch, &account.did, app_password.as_ref().map(|(n, p)| (n.as_str(), *p)));
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_json(session_json(s, &account, &session))
 }
 
@@ -330,7 +334,7 @@ pub async fn refresh_session(s: &AppState, req: &Req) -> XrpcResult {
     let mut batch = WriteBatch::default();
     s.store.delete_refresh_token(&mut batch, &refresh.jti);
     let session = open_session(s, &mut batch, &account.did, privileged);
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_json(session_json(s, &account, &session))
 }
 
@@ -352,7 +356,7 @@ pub async fn delete_session(s: &AppState, req: &Req) -> XrpcResult {
     let refresh = s.auth.refresh(&req.headers)?;
     let mut batch = WriteBatch::default();
     s.store.delete_refresh_token(&mut batch, &refresh.jti);
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_empty()
 }
 
@@ -382,7 +386,7 @@ pub async fn create_app_password(s: &AppState, req: &Req) -> XrpcResult {
     let entry = AppPassword { name: name.clone(), password_hash: hash(password.clone()).await?, created_at: created_at.clone(), privileged: input.privileged };
     let mut batch = WriteBatch::default();
     s.store.put_app_password(&mut batch, &account.did, &entry);
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_json(json!({"name": name, "password": password, "createdAt": created_at, "privileged": input.privileged}))
 }
 
@@ -403,7 +407,7 @@ pub async fn revoke_app_password(s: &AppState, req: &Req) -> XrpcResult {
     let input: NameInput = req.json()?;
     let mut batch = WriteBatch::default();
     s.store.delete_app_password(&mut batch, &access.did, &input.name);
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     ok_empty()
 }
 
@@ -467,7 +471,7 @@ async fn make_invites(s: &AppState, input: CreateInviteInput, count: u32) -> Res
         }
         out.push((account, codes));
     }
-    s.store.commit(batch, vec![]).await.map_err(internal)?;
+    s.store.commit(batch, vec![]).await?;
     Ok(out)
 }
 
@@ -551,7 +555,7 @@ pub async fn set_status(s: &AppState, account: &Account, status: Option<&str>) -
             events.push(ev);
         }
     }
-    s.store.commit(batch, events).await.map_err(internal)?;
+    s.store.commit(batch, events).await?;
     Ok(())
 }
 

@@ -39,13 +39,7 @@ fn root_cid(s: &AppState, did: &str) -> Result<(Cid, String), XrpcError> {
 
 /// A `#sync` event carrying `did`'s current commit.
 pub async fn sync_event(s: &AppState, did: &str) -> Result<Option<EventBody>, XrpcError> {
-    use atproto::blockstore::BlockStore;
-    let Some(root) = s.store.repo_root(did).map_err(internal)? else {
-        return Ok(None);
-    };
-    let cid = atproto::cid::parse(&root.cid).map_err(internal)?;
-    let block = DbBlocks::new(s.store.db.clone(), did).require(&cid).map_err(internal)?;
-    Ok(Some(crate::repos::sync_event(did, cid, block.to_vec(), &root.rev)))
+    crate::repos::current_sync_event(&s.store, did).map_err(internal)
 }
 
 pub async fn get_latest_commit(s: &AppState, req: &Req) -> XrpcResult {

@@ -4,6 +4,8 @@
 //! Each batch but the last of a group is written with `sync = false`; the last with
 //! `sync = true`, which makes the whole log up to it durable. Only then are the group's
 //! writers acknowledged and their events published (in order, by [`super::Sequencer`]'s hook).
+//! When a write fails, the group's earlier writes (already applied) are synced and acknowledged,
+//! and it and the rest of the group are refused.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -90,34 +92,44 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Job>, hook: Arc<std::sync::Mutex<Option<A
         }
         let started = std::time::Instant::now();
         let n = group.len();
-        let mut result: Result<(), String> = Ok(());
+        // Write in order until one fails; the last write syncs the log for the whole group.
+        let mut written = 0;
+        let mut failure: Option<String> = None;
         let mut acks = Vec::with_capacity(n);
         let mut publish = Vec::with_capacity(n);
         for (i, job) in group.into_iter().enumerate() {
-            let opts = if i + 1 == n { &sync } else { &nosync };
-            if result.is_ok() {
-                if let Err(e) = db.write_opt(job.batch, opts) {
-                    result = Err(e.to_string());
+            if failure.is_none() {
+                match db.write_opt(job.batch, if i + 1 == n { &sync } else { &nosync }) {
+                    Ok(()) => written += 1,
+                    Err(e) => failure = Some(e.to_string()),
                 }
             }
             acks.push(job.done);
             publish.push(job.publish);
         }
-        if result.is_ok() && n > 0 {
-            // The last write synced the log; nothing else to do. (If it failed, an earlier
-            // unsynced write may be visible but is not acknowledged.)
+        // A failure after some unsynced writes: those are applied and visible, so make them
+        // durable and acknowledge them rather than leave applied writes their writers were
+        // told failed. Only if that sync fails too is the whole group refused.
+        if let Some(error) = &failure {
+            tracing::error!(error, batches = n, applied = written, "group commit failed");
+            if written > 0 {
+                if let Err(e) = db.flush_wal(true) {
+                    tracing::error!(error = %e, "syncing the group's applied writes failed");
+                    written = 0;
+                }
+            }
         }
         metrics::histogram!("pds_commit_group_size").record(n as f64);
         metrics::histogram!("pds_commit_group_seconds").record(started.elapsed().as_secs_f64());
-        if result.is_ok() {
+        publish.truncate(written);
+        if written > 0 {
             if let Some(f) = hook.lock().unwrap().as_mut() {
                 f(publish);
             }
-        } else {
-            tracing::error!(error = ?result, batches = n, "group commit failed");
         }
-        for ack in acks {
-            let _ = ack.send(result.clone());
+        let failed = failure.unwrap_or_default();
+        for (i, ack) in acks.into_iter().enumerate() {
+            let _ = ack.send(if i < written { Ok(()) } else { Err(failed.clone()) });
         }
     }
 }

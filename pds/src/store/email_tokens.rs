@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn a_token_works_once_for_its_purpose() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), 0).unwrap();
         let mut batch = WriteBatch::default();
         let token = store.issue_email_token(&mut batch, "did:plc:a", Purpose::DeleteAccount);
         store.db.write(batch).unwrap();

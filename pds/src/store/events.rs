@@ -62,6 +62,13 @@ impl Sequencer {
         Ok(Sequencer { db, committer, next: std::sync::Mutex::new(last + 1), durable, live })
     }
 
+    /// Moves the next sequence number past `floor` (if it is not already): a restore's jump over
+    /// the numbers its PDS published after the backup.
+    pub fn skip_past(&self, floor: u64) {
+        let mut next = self.next.lock().unwrap();
+        *next = (*next).max(floor + 1);
+    }
+
     /// The highest seq known durable.
     pub fn durable_seq(&self) -> u64 {
         self.durable.load(Ordering::Acquire)

@@ -15,6 +15,10 @@
 //! log once per group of concurrent batches and only then acknowledges them and publishes
 //! their firehose events. Sequence numbers are assigned in [`events::Sequencer`] under a lock
 //! that also fixes the order batches reach the committer, so the log order is the seq order.
+//!
+//! Before a batch is sequenced, the store checks the disk's free space against
+//! `PDS_DISK_MIN_FREE_BYTES` ([`telemetry::disk`]): below it the write is refused whole, as
+//! [`StoreError::DiskFull`], before RocksDB can meet a full disk mid-write.
 
 pub mod accounts;
 pub mod blobs;
@@ -52,6 +56,8 @@ pub enum StoreError {
     CommitterGone,
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    #[error(transparent)]
+    DiskFull(#[from] telemetry::disk::DiskFull),
 }
 
 /// The current commit of a repository.
@@ -61,15 +67,21 @@ pub struct RepoRoot {
     pub rev: String,
 }
 
+/// The database's directory inside `PDS_DATA_DIRECTORY`.
+pub const DB_DIR: &str = "pds.rocksdb";
+
 /// The database and its write path.
 pub struct Store {
     pub db: Arc<DB>,
     pub sequencer: Sequencer,
+    /// Free space on the database's disk.
+    pub disk: telemetry::disk::DiskGuard,
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir` and starts the committer.
-    pub fn open(dir: &Path) -> Result<Arc<Store>, StoreError> {
+    /// Opens (or creates) the database in `dir` and starts the committer. Writes are refused
+    /// while less than `min_free` bytes are free on `dir`'s disk.
+    pub fn open(dir: &Path, min_free: u64) -> Result<Arc<Store>, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::CommitFailed(format!("{}: {e}", dir.display())))?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
@@ -86,10 +98,10 @@ impl Store {
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
             ColumnFamilyDescriptor::new(*name, o)
         });
-        let db = Arc::new(DB::open_cf_descriptors(&opts, dir.join("pds.rocksdb"), cfs)?);
+        let db = Arc::new(DB::open_cf_descriptors(&opts, dir.join(DB_DIR), cfs)?);
         let committer = Committer::start(db.clone());
         let sequencer = Sequencer::open(db.clone(), committer)?;
-        Ok(Arc::new(Store { db, sequencer }))
+        Ok(Arc::new(Store { db, sequencer, disk: telemetry::disk::DiskGuard::new("pds", dir, min_free) }))
     }
 
     /// Sets the `pds_store_bytes` gauges (bytes per column family, on disk and in memory).
@@ -119,6 +131,7 @@ impl Store {
     /// Commits `batch` durably, with `events` (if any) sequenced into it and published once
     /// the batch is durable. Returns the assigned sequence numbers.
     pub async fn commit(&self, batch: WriteBatch, events: Vec<EventBody>) -> Result<Vec<u64>, StoreError> {
+        self.disk.check_for(batch.size_in_bytes() as u64)?;
         self.sequencer.commit(batch, events).await
     }
 

@@ -65,12 +65,22 @@ pub struct ServerBuilder {
     data_dir: PathBuf,
     max_body_bytes: usize,
     metrics: Option<PrometheusHandle>,
+    min_free_bytes: u64,
 }
+
+/// The free space a directory keeps on its disk unless told otherwise.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 
 impl ServerBuilder {
     /// A server storing its RocksDB database in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        ServerBuilder { data_dir: data_dir.into(), max_body_bytes: DEFAULT_MAX_BODY_BYTES, metrics: None }
+        ServerBuilder { data_dir: data_dir.into(), max_body_bytes: DEFAULT_MAX_BODY_BYTES, metrics: None, min_free_bytes: DEFAULT_MIN_FREE_BYTES }
+    }
+
+    /// Refuse operations (503) while less than `bytes` are free on the data directory's disk.
+    pub fn min_free_bytes(mut self, bytes: u64) -> Self {
+        self.min_free_bytes = bytes;
+        self
     }
 
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
@@ -94,7 +104,8 @@ impl ServerBuilder {
     pub async fn spawn(self, listener: TcpListener) -> anyhow::Result<PlcServer> {
         let addr = listener.local_addr()?;
         let data_dir = self.data_dir.clone();
-        let dir = tokio::task::spawn_blocking(move || Directory::open(&data_dir))
+        let min_free = self.min_free_bytes;
+        let dir = tokio::task::spawn_blocking(move || Directory::open(&data_dir, min_free))
             .await?
             .with_context(|| format!("opening the store in {}", self.data_dir.display()))?;
         let dir = Arc::new(dir);
@@ -161,8 +172,8 @@ impl PlcServer {
 
 /// Serves the directory stored in `dir` on `listener` until Ctrl-C or SIGTERM, then shuts
 /// down gracefully.
-pub async fn serve(listener: TcpListener, dir: PathBuf) -> anyhow::Result<()> {
-    let server = ServerBuilder::new(dir).spawn(listener).await?;
+pub async fn serve(listener: TcpListener, dir: PathBuf, min_free_bytes: u64) -> anyhow::Result<()> {
+    let server = ServerBuilder::new(dir).min_free_bytes(min_free_bytes).spawn(listener).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await

@@ -42,6 +42,9 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::DiskFull(full) = &e {
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, format!("The directory is out of disk space, so nothing was stored; try again later ({full})"));
+        }
         tracing::error!(error = %e, "directory store failure");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
     }

@@ -5,6 +5,8 @@
 //! - `POST /admin/hosts/limits`: `{"hostname", "eventsPerSec"?, "accountsPerHost"?}`
 //! - `POST /admin/accounts/ban`, `/admin/accounts/unban`: `{"did"}`
 //! - `GET /admin/limits`, `POST /admin/limits`: `{"enabled", "events_per_sec", "accounts_per_host"}`
+//! - `POST /admin/backup`: `{"directory"}`, an online backup ([`crate::backups`]) into a new
+//!   or empty directory on the relay's machine; answers the backup's manifest.
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ pub fn routes() -> Router<Arc<Relay>> {
         .route("/admin/accounts/ban", post(ban_account))
         .route("/admin/accounts/unban", post(unban_account))
         .route("/admin/limits", get(get_limits).post(set_limits))
+        .route("/admin/backup", post(take_backup))
 }
 
 fn check(relay: &Relay, headers: &axum::http::HeaderMap) -> Result<(), XrpcError> {
@@ -117,4 +120,26 @@ async fn set_limits(State(relay): State<Arc<Relay>>, headers: axum::http::Header
     check(&relay, &headers)?;
     relay.set_limits(l);
     Ok(Json(serde_json::to_value(l).expect("limits serialize")))
+}
+
+#[derive(Deserialize)]
+struct BackupBody {
+    directory: std::path::PathBuf,
+}
+
+async fn take_backup(State(relay): State<Arc<Relay>>, headers: axum::http::HeaderMap, Json(b): Json<BackupBody>) -> Result<Json<backup::Manifest>, XrpcError> {
+    check(&relay, &headers)?;
+    let r = relay.clone();
+    let taken = tokio::task::spawn_blocking(move || crate::backups::backup(&r.log, &b.directory)).await.map_err(|e| {
+        tracing::error!(error = %e, "backup task failed");
+        XrpcError::internal_server_error()
+    })?;
+    match taken {
+        Ok(manifest) => Ok(Json(manifest)),
+        Err(e @ backup::BackupError::NotEmpty(_)) => Err(XrpcError::invalid_request(e.to_string())),
+        Err(e) => {
+            tracing::error!(error = %e, "backup failed");
+            Err(XrpcError::new(500, "InternalServerError", Some(format!("backup failed: {e}"))))
+        }
+    }
 }

@@ -62,9 +62,9 @@ async fn serve(relay: Arc<Relay>, socket: WebSocket, cursor: Option<i64>) {
             if pos >= head {
                 break;
             }
-            let lag = head - pos;
+            let lag = relay.log.behind(pos);
             metrics::histogram!("relay_consumer_lag_events").record(lag as f64);
-            if cursor::too_slow(pos, relay.log.first(), head, relay.config.max_consumer_lag) {
+            if cursor::too_slow(lag, pos, relay.log.first(), relay.config.max_consumer_lag) {
                 too_slow(&mut sink).await;
                 return;
             }
@@ -76,7 +76,7 @@ async fn serve(relay: Arc<Relay>, socket: WebSocket, cursor: Option<i64>) {
                     return;
                 }
             };
-            if pruned_under(&batch, pos) {
+            if pruned_under(&relay.log, pos) {
                 too_slow(&mut sink).await;
                 return;
             }
@@ -107,9 +107,11 @@ impl Drop for Guard {
     }
 }
 
-/// Whether a batch read after `pos` skips events: they were pruned while the consumer read.
-pub(super) fn pruned_under(batch: &[crate::store::StoredEvent], pos: u64) -> bool {
-    batch.first().is_some_and(|e| e.seq != pos + 1)
+/// Whether events after `pos` were pruned (checked after a read: they went while the consumer
+/// read). The log moves its floor before it deletes, so a read that missed events sees it.
+/// Not a gap between `pos` and the batch: sequence numbers skip after a restore.
+pub(super) fn pruned_under(log: &crate::log::EventLog, pos: u64) -> bool {
+    pos + 1 < log.first()
 }
 
 pub(super) async fn too_slow<S: futures::Sink<Message> + Unpin>(sink: &mut S) {

@@ -71,12 +71,12 @@ async fn serve(relay: Arc<Relay>, socket: WebSocket, p: Params) {
             }
             // Jetstream has no error frame: a consumer too slow (or whose next events were
             // pruned while it read) is closed.
-            let batch = match atproto::firehose::cursor::too_slow(pos, relay.log.first(), head, relay.config.max_consumer_lag) {
+            let batch = match atproto::firehose::cursor::too_slow(relay.log.behind(pos), pos, relay.log.first(), relay.config.max_consumer_lag) {
                 false => relay.log.read_after(pos, BATCH),
                 true => Ok(Vec::new()),
             };
             let Ok(batch) = batch else { return };
-            if batch.is_empty() || super::firehose::pruned_under(&batch, pos) {
+            if batch.is_empty() || super::firehose::pruned_under(&relay.log, pos) {
                 let _ = sink.send(Message::Close(None)).await;
                 metrics::counter!("relay_consumers_too_slow_total").increment(1);
                 return;

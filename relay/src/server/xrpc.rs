@@ -28,7 +28,11 @@ pub fn routes() -> Router<Arc<Relay>> {
         .route("/xrpc/{*method}", any(not_implemented))
 }
 
-fn internal(e: StoreError) -> XrpcError {
+/// A store failure as an answer: a full disk is a 503 that says so, anything else internal.
+fn store_error(e: StoreError) -> XrpcError {
+    if let StoreError::DiskFull(full) = e {
+        return XrpcError::not_enough_resources(format!("the relay is out of disk space, so nothing was stored; try again later ({full})"));
+    }
     tracing::error!(error = %e, "store error");
     XrpcError::internal_server_error()
 }
@@ -53,7 +57,7 @@ fn limit(p: &Page, default: usize, max: usize) -> Result<usize, XrpcError> {
 
 async fn list_repos(State(relay): State<Arc<Relay>>, Query(p): Query<Page>) -> XResult {
     let limit = limit(&p, 500, 1000)?;
-    let page = relay.log.store().list_accounts(p.cursor.as_deref(), limit).map_err(internal)?;
+    let page = relay.log.store().list_accounts(p.cursor.as_deref(), limit).map_err(store_error)?;
     let cursor = (page.len() == limit).then(|| page.last().map(|(d, _)| d.clone())).flatten();
     let repos: Vec<Value> = page
         .into_iter()
@@ -78,7 +82,7 @@ struct DidParam {
 }
 
 async fn get_repo_status(State(relay): State<Arc<Relay>>, Query(p): Query<DidParam>) -> XResult {
-    let a = relay.log.store().get_account(&p.did).map_err(internal)?.ok_or_else(|| XrpcError::repo_not_found(format!("unknown repo {}", p.did)))?;
+    let a = relay.log.store().get_account(&p.did).map_err(store_error)?.ok_or_else(|| XrpcError::repo_not_found(format!("unknown repo {}", p.did)))?;
     let mut out = json!({"did": p.did, "active": a.active()});
     if let Some(s) = a.status() {
         out["status"] = s.into();
@@ -90,7 +94,7 @@ async fn get_repo_status(State(relay): State<Arc<Relay>>, Query(p): Query<DidPar
 }
 
 async fn get_latest_commit(State(relay): State<Arc<Relay>>, Query(p): Query<DidParam>) -> XResult {
-    let a = relay.log.store().get_account(&p.did).map_err(internal)?;
+    let a = relay.log.store().get_account(&p.did).map_err(store_error)?;
     let a = a.ok_or_else(|| XrpcError::repo_not_found(format!("unknown repo {}", p.did)))?;
     if let Some(status) = a.status() {
         let name = match status {
@@ -113,11 +117,11 @@ fn host_json(h: &crate::store::HostState) -> Value {
 
 async fn list_hosts(State(relay): State<Arc<Relay>>, Query(p): Query<Page>) -> XResult {
     let limit = limit(&p, 200, 1000)?;
-    let page = relay.log.store().list_hosts(p.cursor.as_deref(), limit).map_err(internal)?;
+    let page = relay.log.store().list_hosts(p.cursor.as_deref(), limit).map_err(store_error)?;
     let cursor = (page.len() == limit).then(|| page.last().map(|(h, _)| h.clone())).flatten();
     let mut hosts = Vec::with_capacity(page.len());
     for (name, stored) in page {
-        let live = relay.host_state(&name).map_err(internal)?.unwrap_or(stored);
+        let live = relay.host_state(&name).map_err(store_error)?.unwrap_or(stored);
         hosts.push(host_json(&live));
     }
     let mut out = json!({"hosts": hosts});
@@ -134,7 +138,7 @@ struct HostParam {
 
 async fn get_host_status(State(relay): State<Arc<Relay>>, Query(p): Query<HostParam>) -> XResult {
     let name = relay.normalize_host(&p.hostname).map(|(n, _)| n).unwrap_or(p.hostname.clone());
-    match relay.host_state(&name).map_err(internal)? {
+    match relay.host_state(&name).map_err(store_error)? {
         Some(h) => Ok(Json(host_json(&h))),
         None => Err(XrpcError::invalid_request_named("HostNotFound", format!("unknown host {}", p.hostname))),
     }
@@ -144,7 +148,7 @@ async fn request_crawl(State(relay): State<Arc<Relay>>, Json(body): Json<HostPar
     match relay.request_crawl(&body.hostname).await {
         Ok(()) => Ok(Json(json!({}))),
         Err(CrawlError::Banned) => Err(XrpcError::forbidden("host is banned")),
-        Err(CrawlError::Store(e)) => Err(internal(e)),
+        Err(CrawlError::Store(e)) => Err(store_error(e)),
         Err(e) => Err(XrpcError::invalid_request(e.to_string())),
     }
 }

@@ -37,9 +37,11 @@ if [ "$(cat "$DIR/js/.installed" 2>/dev/null)" != "$want_js" ]; then
     echo "$want_js" >"$DIR/js/.installed"
 fi
 
-cat >"$DIR/env" <<EOF
+# Written aside and renamed into place: tests read it while another test reruns this.
+cat >"$DIR/env.$$" <<EOF
 NODE=$NODE
 PYTHON=$PY
 NODE_PATH=$DIR/js/node_modules
 EOF
+mv -f "$DIR/env.$$" "$DIR/env"
 cat "$DIR/env"

@@ -34,9 +34,11 @@ if [ "$(cat "$DIR/js/.installed" 2>/dev/null)" != "$want" ]; then
     echo "$want" >"$DIR/js/.installed"
 fi
 
-cat >"$DIR/env" <<EOF
+# Written aside and renamed into place: tests read it while another test reruns this.
+cat >"$DIR/env.$$" <<EOF
 NODE=$NODE
 NODE_PATH=$DIR/js/node_modules
 REFPDS_VERSION="$want"
 EOF
+mv -f "$DIR/env.$$" "$DIR/env"
 cat "$DIR/env"

@@ -9,10 +9,16 @@
 //! case the key rotated); `#sync` signed by the key, then it resets the account's state.
 //!
 //! Only the event's own faults drop it. Our faults ([`IngestError::Store`]: a store or log
-//! write failed) and an identity service's outage ([`IngestError::IdentityUnavailable`]) leave
-//! the host's cursor before the event: the upstream task disconnects and resumes from there
-//! with backoff, so the event (and every later one of that host) waits in order instead.
+//! write failed) leave the host's cursor before the event: the upstream task disconnects and
+//! resumes from there with backoff, so the event (and every later one of that host) waits in
+//! order instead. An identity service's outage ([`IngestError::IdentityUnavailable`]) holds
+//! only that account back: the event is stored as held (with the host's cursor past it, in one
+//! batch), every later event of the account joins it, and the upstream task retries them in
+//! order with backoff ([`Relay::release_held`]) while the host's other accounts go on. Past
+//! [`MAX_HELD_PER_HOST`] held events the host waits as a whole, as for a store error.
 
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -21,7 +27,10 @@ use atproto::syntax::Tid;
 
 use crate::identity::{Identity, ResolveError};
 use crate::relay::Relay;
-use crate::store::{AccountState, EventKind, HostState};
+use crate::store::{AccountState, EventKind, HeldEvent, HostState};
+
+/// Held events one host may have before its stream waits as a whole.
+pub const MAX_HELD_PER_HOST: usize = 100_000;
 
 /// Why an upstream event was not forwarded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +147,8 @@ impl IngestError {
 pub enum Ingested {
     /// Sequenced under this relay seq.
     Accepted(u64),
+    /// Held back until its account's identity resolves (see [`Relay::release_held`]).
+    Held,
     /// `#info` and the like: nothing to forward.
     Ignored,
     /// An error frame: the host is closing the stream.
@@ -148,6 +159,27 @@ pub enum Ingested {
 pub struct HostCtx {
     pub state: Arc<Mutex<HostState>>,
     pub hostname: String,
+    /// Accounts of this host with held events (all their later events are held after them).
+    pub waiting: Mutex<BTreeSet<String>>,
+    /// How many events of this host are held.
+    pub held: AtomicUsize,
+}
+
+impl HostCtx {
+    pub fn new(state: Arc<Mutex<HostState>>, hostname: &str) -> HostCtx {
+        HostCtx { state, hostname: hostname.into(), waiting: Mutex::default(), held: AtomicUsize::new(0) }
+    }
+}
+
+/// The kind and DID of an event frame; `None` for frames that are not account events.
+fn kind_and_did(frame: &SubscribeReposFrame) -> Option<(EventKind, String)> {
+    Some(match frame {
+        SubscribeReposFrame::Commit(e) => (EventKind::Commit, e.repo.clone()),
+        SubscribeReposFrame::Sync(e) => (EventKind::Sync, e.did.clone()),
+        SubscribeReposFrame::Identity(e) => (EventKind::Identity, e.did.clone()),
+        SubscribeReposFrame::Account(e) => (EventKind::Account, e.did.clone()),
+        _ => return None,
+    })
 }
 
 fn now_us() -> u64 {
@@ -185,6 +217,7 @@ impl Relay {
         let result = self.ingest_inner(host, bytes, pre).await;
         match &result {
             Ok(Ingested::Accepted(_)) => metrics::counter!("relay_events_accepted_total", "host" => host.hostname.clone()).increment(1),
+            Ok(Ingested::Held) => metrics::counter!("relay_events_held_total").increment(1),
             Err(IngestError::Dropped(reason)) => {
                 tracing::debug!(host = %host.hostname, %reason, "event dropped");
                 metrics::counter!("relay_events_dropped_total", "reason" => reason.label()).increment(1)
@@ -211,10 +244,7 @@ impl Relay {
                 return Ok(Ingested::Ignored);
             }
             SubscribeReposFrame::Unknown { t, .. } => return Err(DropReason::UnknownType(t.clone()).into()),
-            SubscribeReposFrame::Commit(e) => (EventKind::Commit, e.repo.clone()),
-            SubscribeReposFrame::Sync(e) => (EventKind::Sync, e.did.clone()),
-            SubscribeReposFrame::Identity(e) => (EventKind::Identity, e.did.clone()),
-            SubscribeReposFrame::Account(e) => (EventKind::Account, e.did.clone()),
+            event => kind_and_did(event).expect("an account event"),
         };
         let seq = frame.seq().unwrap_or_default();
         let before = {
@@ -225,7 +255,19 @@ impl Relay {
             // The host's stream has moved past this seq if the event is accepted or dropped.
             std::mem::replace(&mut st.cursor, seq)
         };
-        let result = self.check_and_append(host, &frame, kind, &did, bytes, pre).await;
+        let result = if host.waiting.lock().unwrap().contains(&did) {
+            // Behind the account's held events, in order.
+            self.hold(host, &did, seq, bytes)
+        } else {
+            match self.check_and_append(host, &frame, kind, &did, bytes, pre, None).await {
+                Err(IngestError::IdentityUnavailable(why)) if host.held.load(Ordering::Relaxed) < MAX_HELD_PER_HOST => {
+                    tracing::warn!(host = %host.hostname, %did, error = %why, "identity unavailable: the account's events are held");
+                    metrics::counter!("relay_identity_unavailable_total").increment(1);
+                    self.hold(host, &did, seq, bytes)
+                }
+                other => other,
+            }
+        };
         if matches!(result, Err(IngestError::Store(_) | IngestError::IdentityUnavailable(_))) {
             // Not the event's fault: it is read again after the reconnect.
             host.state.lock().unwrap().cursor = before;
@@ -233,7 +275,76 @@ impl Relay {
         result
     }
 
-    /// Every check after the cursor's, then the append.
+    /// Stores `bytes` as held for `did`, with the host's state (its cursor now past it).
+    fn hold(&self, host: &HostCtx, did: &str, seq: i64, bytes: &[u8]) -> Result<Ingested, IngestError> {
+        let snapshot = host.state.lock().unwrap().clone();
+        self.log.store().hold(&snapshot, did, seq, bytes).map_err(IngestError::store)?;
+        host.waiting.lock().unwrap().insert(did.to_string());
+        host.held.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("relay_events_held").increment(1.0);
+        Ok(Ingested::Held)
+    }
+
+    /// Loads the host's held events' accounts (at the start of its upstream task).
+    pub fn load_held(&self, host: &HostCtx) -> Result<(), IngestError> {
+        let held = self.log.store().held(&host.hostname, None).map_err(IngestError::store)?;
+        metrics::gauge!("relay_events_held").increment(held.len() as f64);
+        host.held.store(held.len(), Ordering::Relaxed);
+        host.waiting.lock().unwrap().extend(held.into_iter().map(|h| h.did));
+        Ok(())
+    }
+
+    /// Retries the host's held events, each account's in order, through every check: accepted
+    /// ones are appended (and deleted from the held set in the same batch), ones dropped for
+    /// their own fault are deleted, and an account whose identity is still unavailable stays
+    /// held. Returns how many accounts are still waiting. Called by the host's upstream task
+    /// between frames, so the host's state is its own.
+    pub async fn release_held(&self, host: &HostCtx) -> Result<usize, IngestError> {
+        let accounts: Vec<String> = host.waiting.lock().unwrap().iter().cloned().collect();
+        for did in accounts {
+            let held = self.log.store().held(&host.hostname, Some(&did)).map_err(IngestError::store)?;
+            let mut still_unavailable = false;
+            for event in &held {
+                match self.release_one(host, event).await {
+                    Ok(()) => {}
+                    Err(IngestError::IdentityUnavailable(why)) => {
+                        tracing::debug!(host = %host.hostname, %did, error = %why, "identity still unavailable");
+                        metrics::counter!("relay_identity_unavailable_total").increment(1);
+                        still_unavailable = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !still_unavailable {
+                host.waiting.lock().unwrap().remove(&did);
+            }
+        }
+        Ok(host.waiting.lock().unwrap().len())
+    }
+
+    async fn release_one(&self, host: &HostCtx, event: &HeldEvent) -> Result<(), IngestError> {
+        let outcome = match SubscribeReposFrame::decode(&event.frame).ok().as_ref().and_then(|f| kind_and_did(f).map(|k| (f, k))) {
+            Some((frame, (kind, _))) => self.check_and_append(host, frame, kind, &event.did, &event.frame, None, Some(&event.key)).await,
+            None => Err(DropReason::Malformed("held frame does not decode".into()).into()),
+        };
+        match outcome {
+            Ok(_) => metrics::counter!("relay_events_accepted_total", "host" => host.hostname.clone()).increment(1),
+            Err(IngestError::Dropped(reason)) => {
+                metrics::counter!("relay_events_dropped_total", "reason" => reason.label()).increment(1);
+                self.log.store().release_dropped(&event.key).map_err(IngestError::store)?;
+            }
+            Err(e) => return Err(e),
+        }
+        host.held.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!("relay_events_held").decrement(1.0);
+        metrics::counter!("relay_events_released_total").increment(1);
+        Ok(())
+    }
+
+    /// Every check after the cursor's, then the append (which deletes the held event
+    /// `release`, when one is being released).
+    #[allow(clippy::too_many_arguments)]
     async fn check_and_append(
         &self,
         host: &HostCtx,
@@ -242,6 +353,7 @@ impl Relay {
         did: &str,
         bytes: &[u8],
         mut pre: Option<PreVerified>,
+        release: Option<&[u8]>,
     ) -> Result<Ingested, IngestError> {
         if did.parse::<atproto::syntax::Did>().is_err() {
             return Err(DropReason::Malformed(format!("invalid DID {did:?}")).into());
@@ -378,7 +490,7 @@ impl Relay {
         // must leave it as it was).
         let mut host_snapshot = host.state.lock().unwrap().clone();
         host_snapshot.account_count += u64::from(new_account);
-        let seq = self.log.append(kind, did, bytes, Some(&account), Some(&host_snapshot)).map_err(IngestError::store)?;
+        let seq = self.log.append(kind, did, bytes, Some(&account), Some(&host_snapshot), release).map_err(IngestError::store)?;
         host.state.lock().unwrap().account_count += u64::from(new_account);
         Ok(Ingested::Accepted(seq))
     }

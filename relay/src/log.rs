@@ -92,14 +92,23 @@ impl EventLog {
         &self.store
     }
 
-    /// Sequences and persists one accepted event with the state it changes. Returns its seq.
-    pub fn append(&self, kind: EventKind, did: &str, frame: &[u8], account: Option<&AccountState>, host: Option<&HostState>) -> Result<u64, LogError> {
+    /// Sequences and persists one accepted event with the state it changes (and deletes the
+    /// held event it releases, if any). Returns its seq.
+    pub fn append(
+        &self,
+        kind: EventKind,
+        did: &str,
+        frame: &[u8],
+        account: Option<&AccountState>,
+        host: Option<&HostState>,
+        release: Option<&[u8]>,
+    ) -> Result<u64, LogError> {
         let mut head = self.head.lock().unwrap();
         let seq = head.seq + 1;
         let time_us = now_us().max(head.time_us + 1);
         let frame = reseq_frame(frame, seq)?;
         let event = StoredEvent { seq, time_us, kind, did: did.into(), frame: frame.into() };
-        self.store.append(AppendBatch { event: &event, account: account.map(|a| (did, a)), host })?;
+        self.store.append(AppendBatch { event: &event, account: account.map(|a| (did, a)), host, release })?;
         head.seq = seq;
         head.time_us = time_us;
         let len = event.stored_len();
@@ -184,7 +193,7 @@ mod tests {
         let store = Arc::new(Store::open(dir.path(), 0).unwrap());
         let log = EventLog::open(store.clone()).unwrap();
         for _ in 0..5 {
-            log.append(EventKind::Identity, "did:plc:a", &identity(1), None, None).unwrap();
+            log.append(EventKind::Identity, "did:plc:a", &identity(1), None, None, None).unwrap();
         }
         assert_eq!(log.head(), 5);
         let evs = log.read_after(0, 10).unwrap();
@@ -202,6 +211,6 @@ mod tests {
         let log = EventLog::open(store).unwrap();
         assert_eq!(log.head(), 5);
         assert_eq!(log.first(), 6);
-        assert_eq!(log.append(EventKind::Identity, "did:plc:a", &identity(1), None, None).unwrap(), 6);
+        assert_eq!(log.append(EventKind::Identity, "did:plc:a", &identity(1), None, None, None).unwrap(), 6);
     }
 }

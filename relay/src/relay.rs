@@ -56,6 +56,8 @@ pub struct Relay {
 impl Relay {
     /// Opens (or creates) the relay's database under `data_dir`.
     pub fn open(config: Config, data_dir: &Path) -> Result<Arc<Relay>, RelayError> {
+        // Before anything counts: metrics recorded with no recorder installed are lost.
+        let _ = crate::server::metrics_handle();
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Corrupt { what: "data dir", why: e.to_string() })?;
         let store = Arc::new(Store::open(&data_dir.join(crate::backups::DB_DIR), config.disk_min_free_bytes)?);
         let log = EventLog::open(store)?;
@@ -201,7 +203,7 @@ impl Relay {
         if running || handle.state.lock().unwrap().status == HostStatus::Banned {
             return;
         }
-        let ctx = HostCtx { state: handle.state.clone(), hostname: state.hostname.clone() };
+        let ctx = HostCtx::new(handle.state.clone(), &state.hostname);
         let task = tokio::spawn(crate::upstream::run_host(self.clone(), ctx));
         handle.task = Some(task.abort_handle());
     }
@@ -290,7 +292,7 @@ impl Relay {
             active: acct.active(),
             status: acct.status().map(str::to_string),
         });
-        self.log.append(crate::store::EventKind::Account, did, &event.encode(), Some(&acct), None)?;
+        self.log.append(crate::store::EventKind::Account, did, &event.encode(), Some(&acct), None, None)?;
         Ok(true)
     }
 }

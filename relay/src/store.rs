@@ -1,5 +1,8 @@
 //! Durable state in RocksDB: the event log (relay sequence → stored frame), a time index for
-//! Jetstream cursors, per-account and per-host state, and the head sequence number.
+//! Jetstream cursors, per-account and per-host state, the head sequence number, and the events
+//! held while their account's identity cannot be resolved (`held`: host, DID and upstream
+//! seq → the upstream frame, written with the host's cursor past it and deleted in the batch
+//! that appends it, so a held event is never lost nor appended twice).
 //!
 //! Every accepted event is written in one `WriteBatch` together with the account state it
 //! changes, the host's upstream cursor and the new head, so after a crash (even SIGKILL) the
@@ -22,6 +25,7 @@ const CF_TIMES: &str = "times";
 const CF_ACCOUNTS: &str = "accounts";
 const CF_HOSTS: &str = "hosts";
 const CF_META: &str = "meta";
+const CF_HELD: &str = "held";
 const META_HEAD: &[u8] = b"head";
 
 #[derive(Debug, thiserror::Error)]
@@ -186,11 +190,34 @@ impl HostState {
     }
 }
 
+/// An event held back while its account's identity could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldEvent {
+    /// Its key in the held column family (deleted when it is appended or dropped).
+    pub key: Vec<u8>,
+    pub did: String,
+    /// The upstream frame, as the host sent it.
+    pub frame: Vec<u8>,
+}
+
+fn held_prefix(hostname: &str, did: Option<&str>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(hostname.len() + did.map_or(0, str::len) + 2);
+    key.extend_from_slice(hostname.as_bytes());
+    key.push(0);
+    if let Some(did) = did {
+        key.extend_from_slice(did.as_bytes());
+        key.push(0);
+    }
+    key
+}
+
 /// What appending one event changes besides the log.
 pub struct AppendBatch<'a> {
     pub event: &'a StoredEvent,
     pub account: Option<(&'a str, &'a AccountState)>,
     pub host: Option<&'a HostState>,
+    /// The held event this append releases (deleted in the same batch).
+    pub release: Option<&'a [u8]>,
 }
 
 pub struct Store {
@@ -216,7 +243,7 @@ impl Store {
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         opts.increase_parallelism(2);
-        let cfs = [CF_EVENTS, CF_TIMES, CF_ACCOUNTS, CF_HOSTS, CF_META].map(|name| {
+        let cfs = [CF_EVENTS, CF_TIMES, CF_ACCOUNTS, CF_HOSTS, CF_META, CF_HELD].map(|name| {
             let mut o = Options::default();
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
             ColumnFamilyDescriptor::new(name, o)
@@ -229,7 +256,7 @@ impl Store {
 
     /// Sets the `relay_store_bytes` gauges (bytes per column family, on disk and in memory).
     pub fn record_sizes(&self) {
-        telemetry::store::record_store_bytes("relay", &self.db, &[CF_EVENTS, CF_TIMES, CF_ACCOUNTS, CF_HOSTS, CF_META]);
+        telemetry::store::record_store_bytes("relay", &self.db, &[CF_EVENTS, CF_TIMES, CF_ACCOUNTS, CF_HOSTS, CF_META, CF_HELD]);
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -258,9 +285,47 @@ impl Store {
         if let Some(host) = a.host {
             batch.put_cf(self.cf(CF_HOSTS), host.hostname.as_bytes(), json(host));
         }
+        if let Some(key) = a.release {
+            batch.delete_cf(self.cf(CF_HELD), key);
+        }
         self.disk.check_for(batch.size_in_bytes() as u64)?;
         self.db.write_opt(batch, &self.write_opts)?;
         Ok(())
+    }
+
+    /// Holds `frame` (upstream seq `seq`, for `did`) from `host`, whose state (its cursor past
+    /// the event) is written in the same batch.
+    pub fn hold(&self, host: &HostState, did: &str, seq: i64, frame: &[u8]) -> Result<(), StoreError> {
+        let mut key = held_prefix(&host.hostname, Some(did));
+        key.extend_from_slice(&(seq as u64).to_be_bytes());
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_HELD), key, frame);
+        batch.put_cf(self.cf(CF_HOSTS), host.hostname.as_bytes(), json(host));
+        self.disk.check_for(batch.size_in_bytes() as u64)?;
+        Ok(self.db.write_opt(batch, &self.write_opts)?)
+    }
+
+    /// The events held for `did` from `hostname` (every DID's with `None`), in upstream order
+    /// per DID.
+    pub fn held(&self, hostname: &str, did: Option<&str>) -> Result<Vec<HeldEvent>, StoreError> {
+        let prefix = held_prefix(hostname, did);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_HELD), IteratorMode::From(&prefix, Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let rest = &k[held_prefix(hostname, None).len()..];
+            let did = rest.get(..rest.len().saturating_sub(9)).and_then(|d| std::str::from_utf8(d).ok());
+            let Some(did) = did else { return Err(StoreError::Corrupt { what: "held", why: "key".into() }) };
+            out.push(HeldEvent { key: k.to_vec(), did: did.to_string(), frame: v.to_vec() });
+        }
+        Ok(out)
+    }
+
+    /// Deletes a held event that was dropped (for its own fault) when released.
+    pub fn release_dropped(&self, key: &[u8]) -> Result<(), StoreError> {
+        Ok(self.db.delete_cf_opt(self.cf(CF_HELD), key, &self.write_opts)?)
     }
 
     /// Sets the head: the next event is `seq + 1` (a restore's jump, see [`crate::backups`]).
@@ -425,7 +490,7 @@ mod tests {
             for seq in 1..=10 {
                 let mut host = HostState::new("h", true);
                 host.cursor = seq as i64 * 2;
-                store.append(AppendBatch { event: &event(seq), account: Some(("did:plc:a", &acct)), host: Some(&host) }).unwrap();
+                store.append(AppendBatch { event: &event(seq), account: Some(("did:plc:a", &acct)), host: Some(&host), release: None }).unwrap();
             }
             assert_eq!(store.head_seq().unwrap(), 10);
             let evs = store.read_after(3, 4).unwrap();

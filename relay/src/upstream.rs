@@ -3,6 +3,8 @@
 //! rate limit by back-pressure (reading slower, never dropping), and reconnects with
 //! exponential backoff after errors, error frames and disconnects, and after an event that
 //! could not be ingested through no fault of its own (it is read again from the cursor).
+//! Between frames it retries the host's held events ([`Relay::release_held`]), with its own
+//! backoff.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -16,6 +18,9 @@ use crate::relay::Relay;
 use crate::store::HostStatus;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The first retry of held events, doubled while their identities stay unavailable.
+const RELEASE_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_RELEASE_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_FRAME: usize = 8 << 20;
 
 /// A host's event rate limit: `governor`'s GCRA with a burst of one second of events,
@@ -51,6 +56,13 @@ const PIPELINE: usize = 64;
 pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
     let mut backoff = Duration::from_millis(250);
     let mut limiter = None;
+    while let Err(e) = relay.load_held(&ctx) {
+        tracing::error!(host = %ctx.hostname, error = %e, "reading the held events failed");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    let mut release_backoff = RELEASE_BACKOFF;
+    let mut next_release = tokio::time::Instant::now() + release_backoff;
     loop {
         let (ssl, cursor) = {
             let st = ctx.state.lock().unwrap();
@@ -76,7 +88,19 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
                 let mut pending = futures::stream::FuturesOrdered::new();
                 let mut open = true;
                 while open || !pending.is_empty() {
+                    let waiting = !ctx.waiting.lock().unwrap().is_empty();
                     tokio::select! {
+                        _ = tokio::time::sleep_until(next_release), if waiting => {
+                            match relay.release_held(&ctx).await {
+                                Ok(0) => release_backoff = RELEASE_BACKOFF,
+                                Ok(_) => release_backoff = (release_backoff * 2).min(MAX_RELEASE_BACKOFF),
+                                Err(e) => {
+                                    tracing::error!(host = %ctx.hostname, error = %e, "releasing held events failed");
+                                    release_backoff = (release_backoff * 2).min(MAX_RELEASE_BACKOFF);
+                                }
+                            }
+                            next_release = tokio::time::Instant::now() + release_backoff;
+                        }
                         msg = ws.next(), if open && pending.len() < PIPELINE => {
                             let data = match msg {
                                 Some(Ok(Message::Binary(data))) => {
@@ -117,8 +141,9 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
                                     open = false;
                                     pending = futures::stream::FuturesOrdered::new();
                                 }
-                                // Our fault or an identity outage: the cursor stayed before this
-                                // event, so reconnecting (with backoff) reads it again.
+                                // Our fault, or an identity outage with the held events at
+                                // their cap: the cursor stayed before this event, so
+                                // reconnecting (with backoff) reads it again.
                                 Err(IngestError::Store(_) | IngestError::IdentityUnavailable(_)) => {
                                     open = false;
                                     pending = futures::stream::FuturesOrdered::new();

@@ -23,7 +23,7 @@ async fn bare_relay(config: relay::Config) -> TestRelay {
 fn append_identity(r: &TestRelay, n: usize) {
     let a = Account::new("direct");
     for _ in 0..n {
-        r.relay.log.append(relay::store::EventKind::Identity, &a.did, &identity_frame(1, a.identity()), None, None).unwrap();
+        r.relay.log.append(relay::store::EventKind::Identity, &a.did, &identity_frame(1, a.identity()), None, None, None).unwrap();
     }
 }
 
@@ -42,7 +42,7 @@ async fn replay_then_live_has_no_gap_or_duplicate() {
     let writer = tokio::spawn(async move {
         let a = Account::new("direct");
         for _ in 0..150 {
-            relay.log.append(relay::store::EventKind::Identity, &a.did, &identity_frame(1, a.identity()), None, None).unwrap();
+            relay.log.append(relay::store::EventKind::Identity, &a.did, &identity_frame(1, a.identity()), None, None, None).unwrap();
             tokio::task::yield_now().await;
         }
     });

@@ -291,3 +291,50 @@ pub async fn wait_until<F: FnMut() -> bool>(timeout: Duration, mut f: F) -> bool
     }
     f()
 }
+
+// ---------------------------------------------------------------------------------------
+// The relay binary
+
+/// A `relay` process, killed (SIGKILL) when dropped, so a failing test leaves none behind.
+pub struct RelayChild(std::process::Child);
+
+impl RelayChild {
+    /// `kill -9`, and wait for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for RelayChild {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `relay` binary on `port` over `data`, in testbed mode, crawling `host`.
+pub fn spawn_relay(port: u16, data: &std::path::Path, plc: &TestPlc, host: &TestHost) -> RelayChild {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_relay"))
+        .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--data")
+        .arg(data)
+        .args(["--testbed", "--no-limits", "--plc-url", &plc.url()])
+        .args(["--host-alias", &format!("*={}", host.hostname())])
+        .args(["--crawl", &format!("http://{}", host.hostname())])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    RelayChild(child)
+}
+
+pub async fn wait_healthy(port: u16) {
+    for _ in 0..200 {
+        if reqwest::get(format!("http://127.0.0.1:{port}/_health")).await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("relay did not come up");
+}

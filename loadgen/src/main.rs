@@ -584,14 +584,12 @@ async fn run_world(a: WorldArgs, started: chrono::DateTime<chrono::Utc>) -> Resu
     eprintln!("PLC directory {plc_url}: {} DIDs registered", world.identities.len());
     let mut crawl = Vec::new();
     for relay in &a.relays {
-        let client = reqwest::Client::new();
-        let url = relay.join("/xrpc/com.atproto.sync.requestCrawl")?;
+        let client = xrpc_client::Client::new(relay.as_str());
         for h in &world.hosts {
             let hostname = h.addr.to_string();
-            let resp = client.post(url.clone()).json(&serde_json::json!({ "hostname": hostname })).send().await;
-            let status = match resp {
-                Ok(r) if r.status().is_success() => "ok".to_string(),
-                Ok(r) => format!("HTTP {}", r.status()),
+            let input = xrpc_client::methods::RequestCrawl { hostname: hostname.clone() };
+            let status = match client.procedure::<_, xrpc_client::methods::Empty>("com.atproto.sync.requestCrawl", &input).await {
+                Ok(_) => "ok".to_string(),
                 Err(e) => e.to_string(),
             };
             eprintln!("requestCrawl {hostname} at {relay}: {status}");

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use base64::Engine;
 use clap::Subcommand;
-use serde_json::{json, Value};
+use xrpc_client::methods as m;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -81,9 +81,7 @@ pub async fn restore(backup: &std::path::Path, env_file: Option<&std::path::Path
 }
 
 pub struct AdminClient {
-    base: String,
-    auth: String,
-    http: reqwest::Client,
+    pds: xrpc_client::Client,
 }
 
 fn random_password() -> String {
@@ -93,95 +91,64 @@ fn random_password() -> String {
 
 impl AdminClient {
     pub fn new(base: &str, password: &str) -> AdminClient {
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
-        AdminClient { base: base.trim_end_matches('/').into(), auth: format!("Basic {auth}"), http: reqwest::Client::new() }
-    }
-
-    async fn call(&self, method: reqwest::Method, nsid: &str, query: &[(&str, &str)], body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self.http.request(method, format!("{}/xrpc/{nsid}", self.base)).query(query).header("authorization", &self.auth);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.with_context(|| format!("calling {nsid}"))?;
-        let status = resp.status();
-        let bytes = resp.bytes().await?;
-        if !status.is_success() {
-            let e = atproto::xrpc::XrpcError::from_response_body(status.as_u16(), &bytes);
-            bail!("{nsid}: {e}");
-        }
-        Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) })
-    }
-
-    async fn get(&self, nsid: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::GET, nsid, query, None).await
-    }
-
-    async fn post(&self, nsid: &str, body: Value) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::POST, nsid, &[], Some(body)).await
+        AdminClient { pds: xrpc_client::Client::new(base).with_auth(xrpc_client::Auth::Admin(password.into())) }
     }
 
     pub async fn run(&self, cmd: AdminCommand) -> anyhow::Result<()> {
+        let pds = &self.pds;
         match cmd {
             AdminCommand::ListAccounts => {
                 let mut cursor: Option<String> = None;
                 loop {
-                    let mut q = vec![("limit", "100")];
-                    if let Some(c) = &cursor {
-                        q.push(("cursor", c));
+                    let page: m::SearchAccountsOutput = pds.query("com.atproto.admin.searchAccounts", &m::SearchAccountsParams { limit: 100, cursor }).await?;
+                    for a in &page.accounts {
+                        let repo: m::RepoStatusOutput = pds.query("com.atproto.sync.getRepoStatus", &m::DidParam { did: a.did.clone() }).await?;
+                        println!("{}\t{}\t{}\t{}", a.did, a.handle, a.email.as_deref().unwrap_or("-"), repo.status.as_deref().unwrap_or("active"));
                     }
-                    let page = self.get("com.atproto.admin.searchAccounts", &q).await?;
-                    let accounts = page["accounts"].as_array().cloned().unwrap_or_default();
-                    for a in &accounts {
-                        let did = a["did"].as_str().unwrap_or_default();
-                        let repo = self.get("com.atproto.sync.getRepoStatus", &[("did", did)]).await?;
-                        println!(
-                            "{did}\t{}\t{}\t{}",
-                            a["handle"].as_str().unwrap_or("-"),
-                            a["email"].as_str().unwrap_or("-"),
-                            repo["status"].as_str().unwrap_or("active")
-                        );
-                    }
-                    cursor = page["cursor"].as_str().map(String::from);
-                    if cursor.is_none() || accounts.is_empty() {
+                    cursor = page.cursor;
+                    if cursor.is_none() || page.accounts.is_empty() {
                         break;
                     }
                 }
             }
             AdminCommand::CreateAccount { email, handle, password } => {
-                let describe = self.get("com.atproto.server.describeServer", &[]).await?;
-                let mut body = json!({"email": email, "handle": handle});
-                if describe["inviteCodeRequired"].as_bool().unwrap_or(false) {
-                    let code = self.post("com.atproto.server.createInviteCode", json!({"useCount": 1})).await?;
-                    body["inviteCode"] = code["code"].clone();
-                }
+                let describe: m::DescribeServerOutput = pds.query("com.atproto.server.describeServer", &()).await?;
+                let invite_code = if describe.invite_code_required {
+                    let code: m::CreateInviteCodeOutput =
+                        pds.procedure("com.atproto.server.createInviteCode", &m::CreateInviteCodeInput { use_count: 1 }).await?;
+                    Some(code.code)
+                } else {
+                    None
+                };
                 let (password, generated) = match password {
                     Some(p) => (p, false),
                     None => (random_password(), true),
                 };
-                body["password"] = password.clone().into();
-                let out = self.post("com.atproto.server.createAccount", body).await?;
-                println!("Account created: {} ({})", out["handle"].as_str().unwrap_or(""), out["did"].as_str().unwrap_or(""));
+                let input = m::CreateAccountInput { handle, email, password: password.clone(), invite_code };
+                let out: m::CreateAccountOutput = pds.procedure("com.atproto.server.createAccount", &input).await?;
+                println!("Account created: {} ({})", out.handle, out.did);
                 if generated {
                     println!("Password: {password}");
                 }
             }
             AdminCommand::DeleteAccount { did } => {
-                self.post("com.atproto.admin.deleteAccount", json!({"did": did})).await?;
+                pds.procedure::<_, m::Empty>("com.atproto.admin.deleteAccount", &m::DeleteAccountInput { did: did.clone() }).await?;
                 println!("{did} deleted");
             }
             AdminCommand::Takedown { did } => {
-                let r = format!("{}", crate::auth::now_secs());
-                self.post(
+                let takedown = m::StatusAttr { applied: true, reference: Some(crate::auth::now_secs().to_string()) };
+                pds.procedure::<_, m::Empty>(
                     "com.atproto.admin.updateSubjectStatus",
-                    json!({"subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did}, "takedown": {"applied": true, "ref": r}}),
+                    &m::UpdateSubjectStatusInput { subject: m::RepoRef::new(&did), takedown },
                 )
                 .await?;
                 println!("{did} taken down");
             }
             AdminCommand::Untakedown { did } => {
-                self.post(
+                let takedown = m::StatusAttr { applied: false, reference: None };
+                pds.procedure::<_, m::Empty>(
                     "com.atproto.admin.updateSubjectStatus",
-                    json!({"subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did}, "takedown": {"applied": false}}),
+                    &m::UpdateSubjectStatusInput { subject: m::RepoRef::new(&did), takedown },
                 )
                 .await?;
                 println!("{did} restored");
@@ -191,31 +158,27 @@ impl AdminClient {
                     Some(p) => (p, false),
                     None => (random_password(), true),
                 };
-                self.post("com.atproto.admin.updateAccountPassword", json!({"did": did, "password": password})).await?;
+                let input = m::UpdateAccountPasswordInput { did: did.clone(), password: password.clone() };
+                pds.procedure::<_, m::Empty>("com.atproto.admin.updateAccountPassword", &input).await?;
                 println!("Password reset for {did}");
                 if generated {
                     println!("New password: {password}");
                 }
             }
             AdminCommand::CreateInviteCode { uses } => {
-                let out = self.post("com.atproto.server.createInviteCode", json!({"useCount": uses})).await?;
-                println!("{}", out["code"].as_str().unwrap_or_default());
+                let out: m::CreateInviteCodeOutput =
+                    pds.procedure("com.atproto.server.createInviteCode", &m::CreateInviteCodeInput { use_count: uses }).await?;
+                println!("{}", out.code);
             }
             AdminCommand::Backup { directory } => {
-                let resp = self
-                    .http
-                    .post(format!("{}/admin/backup", self.base))
-                    .header("authorization", &self.auth)
-                    .json(&json!({"directory": directory}))
-                    .send()
-                    .await?;
-                let status = resp.status();
-                let bytes = resp.bytes().await?;
-                if !status.is_success() {
-                    bail!("backup: {}", atproto::xrpc::XrpcError::from_response_body(status.as_u16(), &bytes));
-                }
-                let m: backup::Manifest = serde_json::from_slice(&bytes).context("reading the backup's manifest")?;
-                println!("Backup in {}: the database up to seq {} and {} blobs ({} bytes)", directory.display(), m.high_water, m.files, m.file_bytes);
+                let manifest: backup::Manifest = pds.post("/admin/backup", &m::BackupInput { directory: directory.clone() }).await?;
+                println!(
+                    "Backup in {}: the database up to seq {} and {} blobs ({} bytes)",
+                    directory.display(),
+                    manifest.high_water,
+                    manifest.files,
+                    manifest.file_bytes
+                );
             }
             AdminCommand::Restore { backup, env_file } => restore(&backup, env_file.as_deref()).await?,
             AdminCommand::RequestCrawl { relays, hostname } => {
@@ -224,13 +187,13 @@ impl AdminClient {
                 }
                 for relay in relays {
                     let base = if relay.starts_with("http") { relay.clone() } else { format!("https://{relay}") };
-                    let resp = self
-                        .http
-                        .post(format!("{}/xrpc/com.atproto.sync.requestCrawl", base.trim_end_matches('/')))
-                        .json(&json!({"hostname": hostname}))
-                        .send()
-                        .await?;
-                    println!("{relay}: {}", resp.status());
+                    let asked = xrpc_client::Client::new(&base)
+                        .procedure::<_, m::Empty>("com.atproto.sync.requestCrawl", &m::RequestCrawl { hostname: hostname.clone() })
+                        .await;
+                    match asked {
+                        Ok(_) => println!("{relay}: crawl requested"),
+                        Err(e) => println!("{relay}: {e}"),
+                    }
                 }
             }
         }

@@ -120,12 +120,11 @@ impl AppState {
         }
         let state = self.clone();
         tokio::spawn(async move {
+            let input = xrpc_client::methods::RequestCrawl { hostname: state.config.hostname.clone() };
             for crawler in &state.config.crawlers {
-                let url = format!("{}/xrpc/com.atproto.sync.requestCrawl", crawler.trim_end_matches('/'));
-                let body = serde_json::json!({"hostname": state.config.hostname});
-                match state.http.post(&url).json(&body).send().await {
-                    Ok(r) if r.status().is_success() => tracing::info!(%crawler, "requested crawl"),
-                    Ok(r) => tracing::warn!(%crawler, status = %r.status(), "requestCrawl refused"),
+                let relay = xrpc_client::Client::with_http(crawler, state.http.clone());
+                match relay.procedure::<_, xrpc_client::methods::Empty>("com.atproto.sync.requestCrawl", &input).await {
+                    Ok(_) => tracing::info!(%crawler, "requested crawl"),
                     Err(e) => tracing::warn!(%crawler, error = %e, "requestCrawl failed"),
                 }
             }

@@ -149,21 +149,9 @@ fn main() -> anyhow::Result<()> {
 
 fn take_backup(url: &str, admin_password: &str, directory: &std::path::Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let resp = reqwest::Client::new()
-            .post(format!("{}/admin/backup", url.trim_end_matches('/')))
-            .basic_auth("admin", Some(admin_password))
-            .json(&serde_json::json!({"directory": directory}))
-            .send()
-            .await
-            .with_context(|| format!("calling {url}"))?;
-        let status = resp.status();
-        let bytes = resp.bytes().await?;
-        if !status.is_success() {
-            anyhow::bail!("backup: {}", atproto::xrpc::XrpcError::from_response_body(status.as_u16(), &bytes));
-        }
-        let manifest: backup::Manifest = serde_json::from_slice(&bytes).context("reading the backup's manifest")?;
-        println!("Backup in {}: the log up to seq {}", directory.display(), manifest.high_water);
-        Ok(())
-    })
+    let relay = xrpc_client::Client::new(url).with_auth(xrpc_client::Auth::Admin(admin_password.into()));
+    let input = xrpc_client::methods::BackupInput { directory: directory.to_path_buf() };
+    let manifest: backup::Manifest = runtime.block_on(relay.post("/admin/backup", &input))?;
+    println!("Backup in {}: the log up to seq {}", directory.display(), manifest.high_water);
+    Ok(())
 }

@@ -164,17 +164,16 @@ impl Relay {
         // `http` is plc's guarded client: the name resolves once, to public addresses only,
         // and the request dials the address that was checked.
         let scheme = if ssl { "https" } else { "http" };
-        let url = format!("{scheme}://{name}/xrpc/com.atproto.server.describeServer");
-        let resp = self.http.get(&url).send().await.map_err(|e| match plc::resolver::guard::blocked_in(&e) {
-            Some(host) => CrawlError::NotPublic(format!("{host} resolves only to non-public addresses")),
-            None => CrawlError::NotAPds(e.to_string()),
-        })?;
-        if !resp.status().is_success() {
-            return Err(CrawlError::NotAPds(format!("HTTP {}", resp.status())));
-        }
-        let body: serde_json::Value = resp.json().await.map_err(|e| CrawlError::NotAPds(e.to_string()))?;
-        if !body.get("did").is_some_and(|d| d.is_string()) {
-            return Err(CrawlError::NotAPds("describeServer has no did".into()));
+        let host = xrpc_client::Client::with_http(&format!("{scheme}://{name}"), self.http.clone());
+        let described = host.query::<_, xrpc_client::methods::DescribeServerOutput>("com.atproto.server.describeServer", &()).await;
+        if let Err(e) = described {
+            return Err(match &e {
+                xrpc_client::Error::Transport { source, .. } => match plc::resolver::guard::blocked_in(source) {
+                    Some(host) => CrawlError::NotPublic(format!("{host} resolves only to non-public addresses")),
+                    None => CrawlError::NotAPds(e.to_string()),
+                },
+                _ => CrawlError::NotAPds(e.to_string()),
+            });
         }
         self.add_host(&name, ssl)
     }

@@ -19,20 +19,19 @@ use futures::StreamExt;
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 use url::Url;
+use xrpc_client::methods as m;
 
 use crate::model::{Collection, Draw, OpKind, Sampler, TrafficModel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriveError {
-    #[error("{call} on {url}: {message}")]
-    Http { call: &'static str, url: String, message: String },
-    #[error("{call}: HTTP {status}: {body}")]
-    Status { call: &'static str, status: u16, body: String },
+    #[error(transparent)]
+    Xrpc(#[from] xrpc_client::Error),
     #[error("no accounts: give --accounts N or --account handle:password")]
     NoAccounts,
     #[error("{0}")]
@@ -148,8 +147,7 @@ pub struct CheckFigures {
 }
 
 struct Shared {
-    client: reqwest::Client,
-    pds: Url,
+    pds: xrpc_client::Client,
     sessions: Vec<Mutex<Session>>,
     dids: Vec<String>,
     hist: std::sync::Mutex<BTreeMap<&'static str, (Histogram<u64>, u64)>>,
@@ -159,34 +157,13 @@ struct Shared {
     opts: DriveOptions,
 }
 
-async fn xrpc_post(client: &reqwest::Client, pds: &Url, call: &'static str, jwt: Option<&str>, body: &Value) -> Result<Value, DriveError> {
-    let url = pds.join(&format!("/xrpc/{call}")).map_err(|e| DriveError::Http { call, url: pds.to_string(), message: e.to_string() })?;
-    let mut req = client.post(url.clone()).json(body);
-    if let Some(jwt) = jwt {
-        req = req.bearer_auth(jwt);
-    }
-    let resp = req.send().await.map_err(|e| DriveError::Http { call, url: url.to_string(), message: e.to_string() })?;
-    status_json(call, resp).await
-}
-
-async fn status_json(call: &'static str, resp: reqwest::Response) -> Result<Value, DriveError> {
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        return Err(DriveError::Status { call, status: status.as_u16(), body: text });
-    }
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 impl DriveError {
     /// A short kind for error tallies: `call: status/ErrorName` or `call: transport`.
     fn kind(&self) -> String {
         match self {
-            DriveError::Http { call, .. } => format!("{call}: transport"),
-            DriveError::Status { call, status, body } => {
-                let name = serde_json::from_str::<Value>(body).ok().and_then(|v| v["error"].as_str().map(str::to_string));
-                format!("{call}: {status}/{}", name.unwrap_or_default())
-            }
+            DriveError::Xrpc(xrpc_client::Error::Transport { method, .. }) => format!("{method}: transport"),
+            DriveError::Xrpc(xrpc_client::Error::Xrpc { method, error }) => format!("{method}: {}/{}", error.status, error.error),
+            DriveError::Xrpc(xrpc_client::Error::Decode { method, .. }) => format!("{method}: unexpected answer"),
             DriveError::NoAccounts | DriveError::Options(_) => "setup".into(),
         }
     }
@@ -197,25 +174,17 @@ fn now_iso() -> String {
 }
 
 /// Creates or logs in the accounts.
-async fn setup(opts: &DriveOptions, client: &reqwest::Client) -> Result<Vec<Session>, DriveError> {
+async fn setup(opts: &DriveOptions, pds: &xrpc_client::Client) -> Result<Vec<Session>, DriveError> {
     let mut sessions = Vec::new();
     if opts.create_accounts > 0 {
-        let desc = client.get(opts.pds.join("/xrpc/com.atproto.server.describeServer").expect("static path")).send().await.map_err(|e| DriveError::Http {
-            call: "describeServer",
-            url: opts.pds.to_string(),
-            message: e.to_string(),
-        })?;
-        let desc = status_json("com.atproto.server.describeServer", desc).await?;
-        let domain = desc["availableUserDomains"][0].as_str().unwrap_or(".test").to_string();
+        let desc: m::DescribeServerOutput = pds.query("com.atproto.server.describeServer", &()).await?;
+        let domain = desc.available_user_domains.first().cloned().unwrap_or_else(|| ".test".into());
         let run = chrono::Utc::now().timestamp_millis() % 1_000_000;
         let create = |i: usize| {
             let handle = format!("lg{run}x{i}{domain}");
             let password = format!("loadgen-{}-{i}", opts.seed);
-            let mut body = json!({ "handle": handle, "email": format!("lg{run}x{i}@loadgen.test"), "password": password });
-            if let Some(code) = &opts.invite_code {
-                body["inviteCode"] = json!(code);
-            }
-            async move { xrpc_post(client, &opts.pds, "com.atproto.server.createAccount", None, &body).await.map(|v| session(&v)) }
+            let input = m::CreateAccountInput { handle, email: format!("lg{run}x{i}@loadgen.test"), password, invite_code: opts.invite_code.clone() };
+            async move { pds.procedure::<_, m::SessionOutput>("com.atproto.server.createAccount", &input).await.map(session) }
         };
         // In order, a few at a time: account i is always the same handle's.
         let mut created = futures::stream::iter(0..opts.create_accounts).map(create).buffered(opts.create_concurrency.max(1));
@@ -224,8 +193,8 @@ async fn setup(opts: &DriveOptions, client: &reqwest::Client) -> Result<Vec<Sess
         }
     }
     for (id, password) in &opts.existing {
-        let v = xrpc_post(client, &opts.pds, "com.atproto.server.createSession", None, &json!({ "identifier": id, "password": password })).await?;
-        sessions.push(session(&v));
+        let input = m::CreateSessionInput { identifier: id.clone(), password: password.clone() };
+        sessions.push(session(pds.procedure("com.atproto.server.createSession", &input).await?));
     }
     if sessions.is_empty() {
         return Err(DriveError::NoAccounts);
@@ -233,26 +202,21 @@ async fn setup(opts: &DriveOptions, client: &reqwest::Client) -> Result<Vec<Sess
     Ok(sessions)
 }
 
-fn session(v: &Value) -> Session {
-    Session {
-        did: v["did"].as_str().unwrap_or_default().to_string(),
-        jwt: v["accessJwt"].as_str().unwrap_or_default().to_string(),
-        records: BTreeMap::new(),
-        deleted: Vec::new(),
-    }
+fn session(s: m::SessionOutput) -> Session {
+    Session { did: s.did, jwt: s.access_jwt, records: BTreeMap::new(), deleted: Vec::new() }
 }
 
 /// Runs the workload.
 pub async fn drive(opts: DriveOptions, progress: &indicatif::ProgressBar) -> Result<DriveFigures, DriveError> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("HTTP client");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("HTTP client");
+    let pds = xrpc_client::Client::with_http(opts.pds.as_str(), http);
     let setup_start = Instant::now();
-    let sessions = setup(&opts, &client).await?;
+    let sessions = setup(&opts, &pds).await?;
     let setup_s = setup_start.elapsed().as_secs_f64();
     let dids = sessions.iter().map(|s| s.did.clone()).collect();
     let accounts = sessions.len();
     let shared = Arc::new(Shared {
-        client,
-        pds: opts.pds.clone(),
+        pds,
         sessions: sessions.into_iter().map(Mutex::new).collect(),
         dids,
         hist: std::sync::Mutex::new(BTreeMap::new()),
@@ -382,9 +346,9 @@ async fn write(shared: &Shared, index: u64, draw: Draw, other: usize) {
             };
             let keys = session.records.get_mut(&c).expect("present");
             let rkey = keys.swap_remove(rng.gen_range(0..keys.len()));
-            let body = json!({ "repo": session.did, "collection": c.nsid(), "rkey": rkey });
+            let input = m::RecordKey { repo: session.did.clone(), collection: c.nsid().into(), rkey: rkey.clone() };
             let started = Instant::now();
-            let r = xrpc_post(&shared.client, &shared.pds, "com.atproto.repo.deleteRecord", Some(&session.jwt), &body).await;
+            let r = as_member(shared, &session).procedure::<_, m::Empty>("com.atproto.repo.deleteRecord", &input).await;
             record_latency(shared, "deleteRecord", started, r.is_err());
             match r {
                 Ok(_) => {
@@ -393,17 +357,17 @@ async fn write(shared: &Shared, index: u64, draw: Draw, other: usize) {
                 }
                 Err(e) => {
                     session.records.entry(c).or_default().push(rkey);
-                    Err(e)
+                    Err(e.into())
                 }
             }
         }
         OpKind::Update => {
             let record = json!({ "$type": "app.bsky.actor.profile", "displayName": format!("loadgen {index}"), "description": "driven by loadgen" });
-            let body = json!({ "repo": session.did, "collection": Collection::Profile.nsid(), "rkey": "self", "record": record });
+            let input = m::WriteRecordInput { repo: session.did.clone(), collection: Collection::Profile.nsid().into(), rkey: Some("self".into()), record };
             let started = Instant::now();
-            let r = xrpc_post(&shared.client, &shared.pds, "com.atproto.repo.putRecord", Some(&session.jwt), &body).await;
+            let r = as_member(shared, &session).procedure::<_, m::RecordRef>("com.atproto.repo.putRecord", &input).await;
             record_latency(shared, "putRecord", started, r.is_err());
-            r.map(|_| ())
+            r.map(|_| ()).map_err(DriveError::from)
         }
     };
     match result {
@@ -422,36 +386,25 @@ async fn create(shared: &Shared, session: &mut Session, collection: Collection, 
     if collection == Collection::Post && rng.gen_bool(shared.opts.image_fraction.clamp(0.0, 1.0)) {
         let mut bytes = vec![0u8; shared.opts.images.sample(rng)];
         rng.fill(&mut bytes[..]);
-        let url = shared.pds.join("/xrpc/com.atproto.repo.uploadBlob").expect("static path");
         let started = Instant::now();
-        let resp = shared
-            .client
-            .post(url.clone())
-            .bearer_auth(&session.jwt)
-            .header(reqwest::header::CONTENT_TYPE, "image/jpeg")
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|e| DriveError::Http { call: "com.atproto.repo.uploadBlob", url: url.to_string(), message: e.to_string() });
-        let r = match resp {
-            Ok(resp) => status_json("com.atproto.repo.uploadBlob", resp).await,
-            Err(e) => Err(e),
-        };
+        let r = as_member(shared, session).procedure_bytes::<m::UploadBlobOutput>("com.atproto.repo.uploadBlob", "image/jpeg", bytes).await;
         record_latency(shared, "uploadBlob", started, r.is_err());
-        let blob = r?;
-        record["embed"] = json!({ "$type": "app.bsky.embed.images", "images": [{ "alt": "", "image": blob["blob"] }] });
+        let blob = r?.blob;
+        record["embed"] = json!({ "$type": "app.bsky.embed.images", "images": [{ "alt": "", "image": blob }] });
     }
-    let body = json!({ "repo": session.did, "collection": collection.nsid(), "rkey": rkey, "record": record });
+    let input = m::WriteRecordInput { repo: session.did.clone(), collection: collection.nsid().into(), rkey: Some(rkey.clone()), record };
     let started = Instant::now();
-    let r = xrpc_post(&shared.client, &shared.pds, "com.atproto.repo.createRecord", Some(&session.jwt), &body).await;
+    let r = as_member(shared, session).procedure::<_, m::RecordRef>("com.atproto.repo.createRecord", &input).await;
     record_latency(shared, "createRecord", started, r.is_err());
     r?;
     session.records.entry(collection).or_default().push(rkey);
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct Ignored {}
+/// The PDS, as `session`'s member.
+fn as_member(shared: &Shared, session: &Session) -> xrpc_client::Client {
+    shared.pds.with_auth(xrpc_client::Auth::Bearer(session.jwt.clone()))
+}
 
 /// Reads back every record the run left (must exist) and deleted (must be gone).
 async fn check(shared: &Shared) -> CheckFigures {
@@ -459,15 +412,8 @@ async fn check(shared: &Shared) -> CheckFigures {
     for s in &shared.sessions {
         let s = s.lock().await;
         let exists = |c: Collection, rkey: &str| {
-            let mut url = shared.pds.join("/xrpc/com.atproto.repo.getRecord").expect("static path");
-            url.query_pairs_mut().append_pair("repo", &s.did).append_pair("collection", c.nsid()).append_pair("rkey", rkey);
-            let client = shared.client.clone();
-            async move {
-                match client.get(url).send().await {
-                    Ok(r) if r.status().is_success() => r.json::<Ignored>().await.is_ok(),
-                    _ => false,
-                }
-            }
+            let key = m::RecordKey { repo: s.did.clone(), collection: c.nsid().into(), rkey: rkey.into() };
+            async move { shared.pds.query::<_, m::Empty>("com.atproto.repo.getRecord", &key).await.is_ok() }
         };
         for (c, keys) in &s.records {
             for k in keys {

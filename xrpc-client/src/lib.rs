@@ -97,6 +97,12 @@ impl Client {
         self.send(nsid, req).await
     }
 
+    /// `POST /xrpc/<nsid>` with raw `body` bytes of `content_type` (`uploadBlob`).
+    pub async fn procedure_bytes<O: DeserializeOwned>(&self, nsid: &str, content_type: &str, body: Vec<u8>) -> Result<O> {
+        let req = self.http.post(format!("{}/xrpc/{nsid}", self.base)).header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+        self.send(nsid, req).await
+    }
+
     /// `POST <path>` with a JSON body, for a service's routes beside XRPC (`/admin/backup`).
     pub async fn post<I: Serialize + ?Sized, O: DeserializeOwned>(&self, path: &str, input: &I) -> Result<O> {
         let req = self.http.post(format!("{}{path}", self.base)).json(input);

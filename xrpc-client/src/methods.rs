@@ -140,3 +140,51 @@ pub struct UpdateAccountPasswordInput {
 pub struct BackupInput {
     pub directory: std::path::PathBuf,
 }
+
+/// `com.atproto.server.createSession` input.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateSessionInput {
+    pub identifier: String,
+    pub password: String,
+}
+
+/// The session `createAccount` and `createSession` answer with (the fields a client keeps).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionOutput {
+    pub did: String,
+    pub handle: String,
+    pub access_jwt: String,
+}
+
+/// `com.atproto.repo.createRecord` and `putRecord` input. The record is any data-model value
+/// in its JSON form, whatever its lexicon.
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteRecordInput {
+    pub repo: String,
+    pub collection: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rkey: Option<String>,
+    pub record: serde_json::Value,
+}
+
+/// `com.atproto.repo.deleteRecord` input, and `getRecord` parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordKey {
+    pub repo: String,
+    pub collection: String,
+    pub rkey: String,
+}
+
+/// `com.atproto.repo.createRecord` and `putRecord` output.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordRef {
+    pub uri: String,
+    pub cid: String,
+}
+
+/// `com.atproto.repo.uploadBlob` output: the blob reference, as records embed it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UploadBlobOutput {
+    pub blob: serde_json::Value,
+}

@@ -169,6 +169,11 @@ impl HostCtx {
     pub fn new(state: Arc<Mutex<HostState>>, hostname: &str) -> HostCtx {
         HostCtx { state, hostname: hostname.into(), waiting: Mutex::default(), held: AtomicUsize::new(0) }
     }
+
+    /// Sets `relay_events_held{host}` (set, not incremented: a restarted host task starts over).
+    fn report_held(&self) {
+        metrics::gauge!("relay_events_held", "host" => self.hostname.clone()).set(self.held.load(Ordering::Relaxed) as f64);
+    }
 }
 
 /// The kind and DID of an event frame; `None` for frames that are not account events.
@@ -281,15 +286,15 @@ impl Relay {
         self.log.store().hold(&snapshot, did, seq, bytes).map_err(IngestError::store)?;
         host.waiting.lock().unwrap().insert(did.to_string());
         host.held.fetch_add(1, Ordering::Relaxed);
-        metrics::gauge!("relay_events_held").increment(1.0);
+        host.report_held();
         Ok(Ingested::Held)
     }
 
     /// Loads the host's held events' accounts (at the start of its upstream task).
     pub fn load_held(&self, host: &HostCtx) -> Result<(), IngestError> {
         let held = self.log.store().held(&host.hostname, None).map_err(IngestError::store)?;
-        metrics::gauge!("relay_events_held").increment(held.len() as f64);
         host.held.store(held.len(), Ordering::Relaxed);
+        host.report_held();
         host.waiting.lock().unwrap().extend(held.into_iter().map(|h| h.did));
         Ok(())
     }
@@ -337,7 +342,7 @@ impl Relay {
             Err(e) => return Err(e),
         }
         host.held.fetch_sub(1, Ordering::Relaxed);
-        metrics::gauge!("relay_events_held").decrement(1.0);
+        host.report_held();
         metrics::counter!("relay_events_released_total").increment(1);
         Ok(())
     }

@@ -168,6 +168,13 @@ pub async fn run_host(relay: Arc<Relay>, ctx: HostCtx) {
             }
         }
         metrics::counter!("relay_upstream_disconnects_total", "host" => ctx.hostname.clone()).increment(1);
+        // Held events do not need the host: retry them while it is away too.
+        if !ctx.waiting.lock().unwrap().is_empty() && tokio::time::Instant::now() >= next_release {
+            if let Err(e) = relay.release_held(&ctx).await {
+                tracing::error!(host = %ctx.hostname, error = %e, "releasing held events failed");
+            }
+            next_release = tokio::time::Instant::now() + release_backoff;
+        }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }

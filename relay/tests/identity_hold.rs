@@ -66,3 +66,35 @@ async fn one_accounts_identity_outage_holds_only_its_events_and_they_survive_sig
     assert_eq!(metric(addr, "relay_store_errors_total", "").await, 0.0);
     child.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_events_are_released_while_their_host_is_away() {
+    let plc = TestPlc::start(Default::default()).await;
+    let host = TestHost::start().await;
+    let mut a = Account::new("awayhost");
+    plc.set(&a.did, &a.doc("https://pds-one.test"));
+    plc.statuses.lock().unwrap().insert(a.did.clone(), 503);
+    let held = [sync_frame(1, a.first_sync()), commit_frame(2, a.create_post())];
+    for (n, frame) in held.iter().enumerate() {
+        host.push(n as i64 + 1, frame.clone());
+    }
+    let relay = start_relay(testbed_config(&plc, &host)).await;
+    relay.relay.add_host(&host.hostname(), false).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || relay.relay.log.store().held(&host.hostname(), None).unwrap().len() == 2).await);
+
+    // The host goes away, then the DID resolves again: the events need nothing from the host.
+    host.set_offline(true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(relay.addr, "relay_upstream_disconnects_total", "").await < 2.0 {
+        assert!(std::time::Instant::now() < deadline, "the relay never saw the host go");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    plc.statuses.lock().unwrap().remove(&a.did);
+    let mut ws = connect(&format!("ws://{}/xrpc/com.atproto.sync.subscribeRepos?cursor=0", relay.addr)).await;
+    let got = read_frames(&mut ws, held.len(), Duration::from_secs(15)).await;
+    assert_eq!(got.len(), held.len(), "released while the host is away");
+    for (n, (want, got)) in held.iter().zip(&got).enumerate() {
+        assert_eq!(&relay::log::reseq_frame(want, n as u64 + 1).unwrap(), got, "event {n}, in order");
+    }
+    assert!(relay.relay.log.store().held(&host.hostname(), None).unwrap().is_empty());
+}

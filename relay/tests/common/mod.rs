@@ -117,6 +117,8 @@ pub struct TestHost {
     pub notify: Arc<Notify>,
     /// Cursors the relay connected with.
     pub cursors: Arc<Mutex<Vec<Option<i64>>>>,
+    /// While set, connections are closed and new ones refused (503): the host is away.
+    pub offline: Arc<std::sync::atomic::AtomicBool>,
     pub addr: SocketAddr,
 }
 
@@ -130,11 +132,12 @@ struct HostState {
     script: Arc<Mutex<Vec<Step>>>,
     notify: Arc<Notify>,
     cursors: Arc<Mutex<Vec<Option<i64>>>>,
+    offline: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl TestHost {
     pub async fn start() -> TestHost {
-        let st = HostState { script: Default::default(), notify: Default::default(), cursors: Default::default() };
+        let st = HostState { script: Default::default(), notify: Default::default(), cursors: Default::default(), offline: Default::default() };
         let router = Router::new()
             .route(
                 "/xrpc/com.atproto.server.describeServer",
@@ -143,7 +146,13 @@ impl TestHost {
             .route("/xrpc/com.atproto.sync.subscribeRepos", get(subscribe))
             .with_state(st.clone());
         let addr = serve(router).await;
-        TestHost { script: st.script, notify: st.notify, cursors: st.cursors, addr }
+        TestHost { script: st.script, notify: st.notify, cursors: st.cursors, offline: st.offline, addr }
+    }
+
+    /// Takes the host away (closing its connections, refusing new ones) or brings it back.
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.store(offline, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
     }
 
     pub fn hostname(&self) -> String {
@@ -182,6 +191,9 @@ impl TestHost {
 }
 
 async fn subscribe(State(h): State<HostState>, Query(p): Query<CursorParam>, ws: WebSocketUpgrade) -> Response {
+    if h.offline.load(std::sync::atomic::Ordering::SeqCst) {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "away").into_response();
+    }
     h.cursors.lock().unwrap().push(p.cursor);
     ws.on_upgrade(move |socket| play(h, socket, p.cursor))
 }
@@ -190,6 +202,9 @@ async fn play(h: HostState, mut socket: WebSocket, cursor: Option<i64>) {
     let mut i = 0;
     loop {
         let notified = h.notify.notified();
+        if h.offline.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let step = h.script.lock().unwrap().get(i).cloned();
         match step {
             Some(Step::Frame { pos, bytes }) => {

@@ -68,9 +68,19 @@ impl DiskGuard {
         if free >= self.min_free.saturating_add(incoming) {
             return Ok(());
         }
+        Err(self.refuse(free, incoming))
+    }
+
+    /// The refusal of a write of `incoming` bytes that met a full disk anyway (the operating
+    /// system's "no space left", between the check and the write): counted like the floor's.
+    pub fn full(&self, incoming: u64) -> DiskFull {
+        self.refuse(self.free().unwrap_or(0), incoming)
+    }
+
+    fn refuse(&self, free: u64, incoming: u64) -> DiskFull {
         metrics::counter!(format!("{}_disk_full_refusals_total", self.service)).increment(1);
         tracing::warn!(path = %self.path.display(), free, min_free = self.min_free, incoming, "disk full: write refused");
-        Err(DiskFull { path: self.path.clone(), free, min_free: self.min_free + incoming })
+        DiskFull { path: self.path.clone(), free, min_free: self.min_free.saturating_add(incoming) }
     }
 }
 

@@ -436,13 +436,7 @@ pub async fn upload_blob(s: &AppState, req: &Req) -> XrpcResult {
     .await
     .map_err(internal)?;
     match written {
-        Err(e) if telemetry::disk::is_no_space(&e) => {
-            return Err(super::disk_full(telemetry::disk::DiskFull {
-                path: s.config.blobstore_location.clone(),
-                free: s.blob_disk.free().unwrap_or(0),
-                min_free: s.config.disk_min_free_bytes + req.body.len() as u64,
-            }))
-        }
+        Err(e) if telemetry::disk::is_no_space(&e) => return Err(super::disk_full(s.blob_disk.full(req.body.len() as u64))),
         other => other.map_err(internal)?,
     }
     let existing = s.store.blob(&account.did, &cid_s).map_err(internal)?;

@@ -76,9 +76,20 @@ impl Manifest {
     /// well beyond what the service can publish, so no number it published after the backup is
     /// reached again; a clock that went backwards still gets the minimum margin.
     pub fn seq_floor(&self, now_ms: u64, max_rate: u64) -> u64 {
-        let elapsed_s = now_ms.saturating_sub(self.created_at_ms).div_ceil(1000);
-        self.high_water.saturating_add(elapsed_s.saturating_mul(max_rate).max(MIN_MARGIN))
+        floor(self.high_water, self.created_at_ms, now_ms, max_rate)
     }
+
+    /// [`Manifest::seq_floor`] now, above the higher of the high-water mark and
+    /// `restored_high`, the highest number in the restored store (a checkpoint can hold a few
+    /// events written after the mark was read).
+    pub fn restore_floor(&self, restored_high: u64, max_rate: u64) -> u64 {
+        floor(self.high_water.max(restored_high), self.created_at_ms, now_ms(), max_rate)
+    }
+}
+
+fn floor(high_water: u64, created_at_ms: u64, now_ms: u64, max_rate: u64) -> u64 {
+    let elapsed_s = now_ms.saturating_sub(created_at_ms).div_ceil(1000);
+    high_water.saturating_add(elapsed_s.saturating_mul(max_rate).max(MIN_MARGIN))
 }
 
 pub fn now_ms() -> u64 {

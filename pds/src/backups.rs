@@ -57,9 +57,7 @@ pub async fn restore(dir: &Path, config: &Config) -> Result<Restored, RestoreErr
     let manifest = backup::read(dir, "pds")?;
     backup::restore(dir, &config.data_directory.join(crate::store::DB_DIR), Some(&config.blobstore_location))?;
     let store = Store::open(&config.data_directory, 0)?;
-    // The checkpoint may hold a few events written after the high-water mark was read.
-    let high_water = manifest.high_water.max(store.sequencer.durable_seq());
-    let floor = Manifest { high_water, ..manifest.clone() }.seq_floor(backup::now_ms(), MAX_EVENTS_PER_SEC);
+    let floor = manifest.restore_floor(store.sequencer.durable_seq(), MAX_EVENTS_PER_SEC);
     store.sequencer.skip_past(floor);
 
     let (mut accounts, mut first_seq, mut after) = (0u64, None, None::<String>);

@@ -89,7 +89,7 @@ pub fn restore(dir: &Path, data: &Path) -> Result<(Manifest, u64), PlcBackupErro
     if store.last_seq() != manifest.high_water {
         return Err(PlcBackupError::Incomplete { found: store.last_seq(), expected: manifest.high_water });
     }
-    let floor = manifest.seq_floor(backup::now_ms(), MAX_OPS_PER_SEC);
+    let floor = manifest.restore_floor(store.last_seq(), MAX_OPS_PER_SEC);
     store.skip_past(floor)?;
     Ok((manifest, floor))
 }

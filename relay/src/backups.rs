@@ -36,8 +36,7 @@ pub fn restore(dir: &Path, data: &Path) -> Result<(Manifest, u64), RestoreError>
     let manifest = backup::read(dir, "relay")?;
     backup::restore(dir, &data.join(DB_DIR), None)?;
     let store = Store::open(&data.join(DB_DIR), 0)?;
-    let high_water = manifest.high_water.max(store.head_seq()?);
-    let head = Manifest { high_water, ..manifest.clone() }.seq_floor(backup::now_ms(), MAX_EVENTS_PER_SEC);
+    let head = manifest.restore_floor(store.head_seq()?, MAX_EVENTS_PER_SEC);
     store.set_head(head)?;
     Ok((manifest, head))
 }
